@@ -1,0 +1,93 @@
+"""Reads free-text resume–job CSVs into `Pair` records.
+
+The layout is that of the public `cnamuangtoun/resume-job-description-fit`
+data set (columns `resume_text`, `job_description_text`, `label` with values
+No Fit / Potential Fit / Good Fit), which users download themselves. Rows
+carry no structure, so the whole resume becomes the profile text and the whole
+posting the job description; skills are filled later from mentions of
+ontology labels (see `cacl_jax.data.skill_mentions`). Jobs are identified by
+a hash of their text so that repeated postings share one job_id.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import pathlib
+from typing import Callable, Iterator, Sequence
+
+from cacl_jax.data import records
+
+REQUIRED_COLUMNS = ("resume_text", "job_description_text", "label")
+_LABELS = {"no fit": "no_fit", "potential fit": "potential_fit",
+           "good fit": "good_fit"}
+
+SkillExtractor = Callable[[str], Sequence[records.Skill]]
+
+
+def job_id_for(text: str) -> str:
+  return "job-" + hashlib.sha256(text.strip().encode()).hexdigest()[:16]
+
+
+def _label(raw: str, path: pathlib.Path, line: int) -> str:
+  key = " ".join(raw.replace("_", " ").lower().split())
+  if key not in _LABELS:
+    raise records.RecordError(
+        f"unknown label {raw!r}; expected one of No Fit, Potential Fit, "
+        "Good Fit", source=str(path), line=line, field="label")
+  return _LABELS[key]
+
+
+def iter_fit_csv(path: str | os.PathLike,
+                 extract_skills: SkillExtractor | None = None
+                 ) -> Iterator[records.Pair]:
+  """Yields one pair per CSV row; `line` in errors is the row's first line."""
+  path = pathlib.Path(path)
+  if not path.is_file():
+    raise FileNotFoundError(f"{path}: no such CSV file")
+  with path.open("r", encoding="utf-8", newline="") as f:
+    reader = csv.DictReader(f)
+    missing = [c for c in REQUIRED_COLUMNS
+               if c not in (reader.fieldnames or ())]
+    if missing:
+      raise records.RecordError(
+          f"missing required column(s) {', '.join(missing)}; found "
+          f"{reader.fieldnames}", source=str(path), line=1,
+          field=missing[0])
+    line = reader.line_num + 1
+    for row_no, row in enumerate(reader):
+      for column in REQUIRED_COLUMNS:
+        if row.get(column) is None:
+          raise records.RecordError("row has too few columns",
+                                    source=str(path), line=line,
+                                    field=column)
+        if column != "label" and not row[column].strip():
+          raise records.RecordError("empty text", source=str(path),
+                                    line=line, field=column)
+      resume_text = row["resume_text"].strip()
+      job_text = row["job_description_text"].strip()
+      resume_skills = tuple(extract_skills(resume_text)) if extract_skills else ()
+      job_skills = tuple(extract_skills(job_text)) if extract_skills else ()
+      yield records.Pair(
+          pair_id=f"{path.stem}-{row_no:07d}",
+          resume=records.Resume(
+              role="", experience_level="", skills=resume_skills,
+              experience=(records.ExperienceEntry(title="",
+                                                  description=resume_text),),
+              skill_uris=_uris(resume_skills)),
+          job=records.Job(job_id=job_id_for(job_text), title="",
+                          description=job_text, required_skills=job_skills,
+                          skill_uris=_uris(job_skills)),
+          label=_label(row["label"], path, line))
+      line = reader.line_num + 1
+
+
+def _uris(skills: Sequence[records.Skill]) -> tuple[str, ...]:
+  return tuple(dict.fromkeys(s.uri for s in skills if s.uri))
+
+
+def read_fit_csv(path: str | os.PathLike,
+                 extract_skills: SkillExtractor | None = None
+                 ) -> list[records.Pair]:
+  return list(iter_fit_csv(path, extract_skills))

@@ -1,0 +1,62 @@
+"""Tests for reading free-text fit CSVs (the public resume-job-description-fit layout)."""
+
+import csv
+
+import pytest
+
+from cacl_jax.data import csv_import, records
+
+
+def _write(path, rows, header=("resume_text", "job_description_text", "label")):
+  with path.open("w", newline="", encoding="utf-8") as f:
+    w = csv.writer(f)
+    w.writerow(header)
+    w.writerows(rows)
+  return path
+
+
+def test_reads_rows_labels_and_shared_jobs(tmp_path):
+  path = _write(tmp_path / "train.csv", [
+      ("Nurse with ten years\nof ward experience", "Ward nurse wanted", "Good Fit"),
+      ("Accountant", "Ward nurse wanted", "No Fit"),
+      ("Barista", "Head chef", "Potential Fit"),
+  ])
+  pairs = csv_import.read_fit_csv(path)
+  assert [p.label for p in pairs] == ["good_fit", "no_fit", "potential_fit"]
+  assert [p.binary_label for p in pairs] == [1, 0, 0]
+  assert pairs[0].job.job_id == pairs[1].job.job_id != pairs[2].job.job_id
+  assert pairs[0].resume.experience[0].description == (
+      "Nurse with ten years\nof ward experience")
+  assert [p.pair_id for p in pairs] == ["train-0000000", "train-0000001",
+                                        "train-0000002"]
+
+
+def test_skill_extractor_fills_skills_and_uris(tmp_path):
+  path = _write(tmp_path / "d.csv", [("knows python and sql", "python dev", "Good Fit")])
+
+  def extract(text):
+    return [records.Skill(name=w, uri=f"u:{w}") for w in ("python", "sql") if w in text]
+
+  pair, = csv_import.read_fit_csv(path, extract)
+  assert pair.resume.skill_uris == ("u:python", "u:sql")
+  assert pair.job.skill_uris == ("u:python",)
+  assert pair.job.required_skills == (records.Skill("python", "u:python"),)
+
+
+def test_unknown_label_names_file_line_and_field(tmp_path):
+  # The first row spans two physical lines, so the bad row starts on line 4.
+  path = _write(tmp_path / "bad.csv", [("a\nb", "job", "Good Fit"), ("c", "job", "Maybe")])
+  with pytest.raises(records.RecordError) as e:
+    csv_import.read_fit_csv(path)
+  assert e.value.line == 4 and e.value.field == "label"
+  assert f"{path}:4: field 'label'" in str(e.value)
+
+
+def test_missing_column_and_empty_text(tmp_path):
+  path = _write(tmp_path / "cols.csv", [("a", "Good Fit")], header=("resume_text", "label"))
+  with pytest.raises(records.RecordError, match="job_description_text"):
+    csv_import.read_fit_csv(path)
+  path = _write(tmp_path / "empty.csv", [("a", "job", "No Fit"), ("  ", "job", "No Fit")])
+  with pytest.raises(records.RecordError) as e:
+    csv_import.read_fit_csv(path)
+  assert (e.value.line, e.value.field) == (3, "resume_text")
