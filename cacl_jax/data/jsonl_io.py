@@ -67,6 +67,9 @@ def write_pairs(path: PathLike, pairs: Iterable[records.Pair]) -> int:
         f.write(json.dumps(records.pair_to_dict(pair), ensure_ascii=False))
         f.write("\n")
         count += 1
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     os.replace(tmp, path)
   except BaseException:
     pathlib.Path(tmp).unlink(missing_ok=True)

@@ -141,6 +141,8 @@ class _Reader:
     for i, item in enumerate(self.array(obj, key, path)):
       item_path = f"{_join(path, key)}[{i}]"
       if isinstance(item, str):
+        if not item.strip():
+          raise self.error(item_path, "must not be empty")
         out.append(Skill(name=item))
         continue
       item = self.obj(item, item_path)
@@ -155,6 +157,8 @@ class _Reader:
       if not isinstance(v, str):
         raise self.error(f"{_join(path, key)}[{i}]",
                          f"expected a string, got {_kind(v)}")
+      if not v.strip():
+        raise self.error(f"{_join(path, key)}[{i}]", "must not be empty")
     return tuple(values)
 
 

@@ -23,6 +23,8 @@ def truncate_text(text: str, max_chars: int = MAX_EXPERIENCE_CHARS) -> str:
   if len(text) <= max_chars:
     return text
   cut = text[:max_chars]
+  if text[max_chars] == " ":
+    return cut
   space = cut.rfind(" ")
   return cut[:space] if space > 0 else cut
 
@@ -43,11 +45,11 @@ def serialize_resume(resume: records.Resume) -> str:
   position = _squash(f"{resume.experience_level} {resume.role}")
   skills = ", ".join(_squash(s.name) for s in resume.skills)
   profile = truncate_text(experience_text(resume))
-  return (f"Position: {position} {SEP} Skills: {skills} {SEP} "
-          f"Profile: {profile}")
+  return _squash(f"Position: {position} {SEP} Skills: {skills} {SEP} "
+                 f"Profile: {profile}")
 
 
 def serialize_job(job: records.Job) -> str:
   skills = ", ".join(_squash(s.name) for s in job.required_skills)
-  return (f"Position: {_squash(job.title)} {SEP} Required Skills: {skills} "
-          f"{SEP} Description: {_squash(job.description)}")
+  return _squash(f"Position: {job.title} {SEP} Required Skills: {skills} "
+                 f"{SEP} Description: {job.description}")

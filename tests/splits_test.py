@@ -1,0 +1,51 @@
+"""Tests of cacl_jax.data.splits: sequential 80/10/10 split, unique jobs."""
+
+import pytest
+
+from cacl_jax.data import records
+from cacl_jax.data import splits
+
+
+def _pair(i: int, job_id: str, title: str = "") -> records.Pair:
+  return records.Pair(
+      pair_id=f"p{i}", resume=records.Resume(role="r", experience_level=""),
+      job=records.Job(job_id=job_id, title=title or job_id, description=""),
+      label="no_fit")
+
+
+def test_split_sizes_match_section_3_2():
+  assert splits.split_sizes(5179) == (4143, 517, 519)
+
+
+@pytest.mark.parametrize("n, expected", [
+    (0, (0, 0, 0)), (1, (0, 0, 1)), (9, (7, 0, 2)), (10, (8, 1, 1)),
+    (1_000_000, (800_000, 100_000, 100_000)),
+])
+def test_split_sizes_small_and_large(n, expected):
+  assert splits.split_sizes(n) == expected
+
+
+def test_split_sizes_are_floors_that_sum_to_n():
+  for n in range(0, 20_000, 7):
+    n_train, n_val, n_test = splits.split_sizes(n)
+    assert (n_train, n_val) == (n * 8 // 10, n // 10)
+    assert n_train + n_val + n_test == n
+
+
+def test_sequential_split_keeps_file_order_without_overlap():
+  pairs = [_pair(i, f"j{i}") for i in range(20)]
+  result = splits.sequential_split(pairs)
+  assert [p.pair_id for p in result.train] == [f"p{i}" for i in range(16)]
+  assert [p.pair_id for p in result.val] == ["p16", "p17"]
+  assert [p.pair_id for p in result.test] == ["p18", "p19"]
+  assert [name for name, _ in result.items()] == ["train", "val", "test"]
+  assert [len(part) for _, part in result.items()] == [16, 2, 2]
+
+
+def test_unique_jobs_dedupes_by_id_in_order_of_first_appearance():
+  pairs = [_pair(0, "b", "first b"), _pair(1, "a"), _pair(2, "b", "later b"),
+           _pair(3, "c"), _pair(4, "a")]
+  jobs = splits.unique_jobs(pairs)
+  assert [j.job_id for j in jobs] == ["b", "a", "c"]
+  assert jobs[0].title == "first b"
+  assert splits.unique_jobs([]) == []
