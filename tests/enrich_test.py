@@ -1,0 +1,189 @@
+"""Tests for ESCO enrichment of pairs (§3.3) and scripts/prepare_data.py."""
+
+import dataclasses
+import math
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import esco_samples as es
+from cacl_jax.data import builtin
+from cacl_jax.data import esco_tables
+from cacl_jax.data import generator
+from cacl_jax.data import jsonl_io
+from cacl_jax.data import records
+from cacl_jax.ontology import distances as dl
+from cacl_jax.ontology import enrich
+from cacl_jax.ontology import graph
+from cacl_jax.ontology import ot_distance as od
+from cacl_jax.ontology import set_similarity as ss
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+S = records.Skill
+
+
+@pytest.fixture(scope="module")
+def mini(tmp_path_factory):
+  o = graph.load_ontology(es.write_mini_esco(tmp_path_factory.mktemp("e")))
+  d = dl.skill_distance_matrix(o.undirected_adjacency(), o.skill_nodes_S)
+  return o, d
+
+
+def _pair(pair_id, resume_skills, job_skills, resume_uris=(), job_uris=()):
+  return records.Pair(
+      pair_id=pair_id,
+      resume=records.Resume(role="r", experience_level="Mid",
+                            skills=tuple(resume_skills),
+                            skill_uris=tuple(resume_uris)),
+      job=records.Job(job_id=f"j-{pair_id}", title="t", description="d",
+                      required_skills=tuple(job_skills),
+                      skill_uris=tuple(job_uris)),
+      label="good_fit")
+
+
+def _sample_pairs():
+  return [
+      # Names only, mapped through the label index; both sides rich → A.
+      _pair("a", [S("Python programming"), S("Java", es.JAVA)],
+            [S("Statistical Analysis")]),
+      # The job maps 1 of 3 listed skills → thin side → B.
+      _pair("b", [S("python")],
+            [S("basket weaving"), S("knitting"), S("java")]),
+      # No URI on the resume side → C.
+      _pair("c", [S("knitting")], [S("Java")]),
+      # Unknown URIs are kept but ignored and counted; carried URIs merge.
+      _pair("d", [S("mystery", "http://x/unknown"), S("cooking")],
+            [S("cook meals")], resume_uris=("http://x/other", es.COOKING)),
+      # An outdated URI whose name still matches is replaced.
+      _pair("e", [S("statistics", "http://old/statistics"), S("Java")],
+            [S("Python"), S("Java")]),
+      # Nothing listed at all → C.
+      _pair("f", [], []),
+  ]
+
+
+@pytest.mark.parametrize("counts,tier", [
+    ((2, 10, 2, 30), "A"),   # ≥ 2 URIs on each side
+    ((1, 1, 1, 2), "A"),     # one URI, but half the listed skills
+    ((1, 3, 5, 5), "B"),     # one URI of three listed: thin
+    ((0, 0, 3, 3), "C"),
+    ((4, 4, 0, 2), "C"),
+])
+def test_quality_tier_rule(counts, tier):
+  assert enrich.quality_tier(*counts) == tier
+
+
+def test_enriched_sample(mini):
+  o, d = mini
+  out, report = enrich.enrich_pairs(_sample_pairs(), o, d)
+  by_id = {p.pair_id: p for p in out}
+  assert [p.metadata.quality_tier for p in out] == ["A", "B", "C", "A", "A",
+                                                    "C"]
+  a = by_id["a"]
+  assert a.resume.skill_uris == (es.PYTHON, es.JAVA)
+  assert a.resume.skills[0] == S("Python programming", es.PYTHON)
+  assert a.job.skill_uris == (es.STATS,)
+  # dir(R→J) = (e^-1.4 + e^-2.8) / 2, dir(J→R) = e^-1.4 (§4.4 by hand).
+  expected = 0.5 * ((math.exp(-1.4) + math.exp(-2.8)) / 2 + math.exp(-1.4))
+  assert a.metadata.ontology_similarity == pytest.approx(expected, abs=1e-6)
+  b = by_id["b"]
+  assert b.job.skill_uris == (es.JAVA,)
+  assert b.job.required_skills[0] == S("basket weaving")
+  assert b.metadata.ot_distance == pytest.approx(2.0, abs=1e-5)
+  c = by_id["c"]
+  assert c.metadata.ontology_similarity is None
+  assert c.metadata.ot_distance is None
+  dd = by_id["d"]
+  assert dd.resume.skill_uris == (es.COOKING, "http://x/other")
+  assert dd.resume.skills[0] == S("mystery", "http://x/unknown")
+  assert dd.metadata.ontology_similarity == pytest.approx(1.0)
+  e = by_id["e"]
+  assert e.resume.skills[0] == S("statistics", es.STATS)
+  assert report.pairs == 6
+  assert report.skills_listed == 16
+  assert report.matched_by_uri == 1
+  assert report.matched_by_name == 11
+  assert report.skills_matched == 12
+  assert report.unknown_uris == 2
+  assert report.tiers == {"A": 3, "B": 1, "C": 2}
+  # Pair e (costs 2, 4 / 2, 0) needs ~600 Sinkhorn iterations at ε = 0.4 to
+  # reach 1e-6; after 200 its distance is within 1e-6 of the exact value.
+  assert report.ot_not_converged == 1
+  assert e.metadata.ot_distance == pytest.approx(1.013386, abs=2e-6)
+  assert "tiers A 3 (50.0%)" in report.summary()
+
+
+def test_metrics_equal_the_direct_functions(mini):
+  o, d = mini
+  out, _ = enrich.enrich_pairs(_sample_pairs(), o, d)
+  scored = [p for p in out if p.metadata.quality_tier != "C"]
+  rows = o.skill_index.rows_for_uris
+  a = ss.pad_skill_sets([rows(p.resume.skill_uris)[0] for p in scored])
+  b = ss.pad_skill_sets([rows(p.job.skill_uris)[0] for p in scored])
+  sims = ss.set_similarity_pairs(d, *a, *b)
+  ots, _, _ = od.ot_distance_pairs(d, *a, *b)
+  np.testing.assert_allclose(
+      [p.metadata.ontology_similarity for p in scored], sims, atol=1e-6)
+  np.testing.assert_allclose([p.metadata.ot_distance for p in scored], ots,
+                             atol=1e-6)
+
+
+def test_idempotent(mini):
+  o, d = mini
+  once, report_once = enrich.enrich_pairs(_sample_pairs(), o, d)
+  twice, report_twice = enrich.enrich_pairs(once, o, d, chunk=2)
+  assert twice == once
+  assert report_twice.tiers == report_once.tiers
+  assert report_twice.matched_by_uri == report_once.skills_matched
+
+
+def test_distance_shape_must_match(mini):
+  o, _ = mini
+  with pytest.raises(ValueError, match="do not match"):
+    enrich.enrich_pairs(_sample_pairs(), o, np.zeros((3, 3), np.uint8))
+
+
+def test_generated_builtin_pairs_follow_the_spec_mix():
+  folder = builtin.builtin_esco_dir()
+  o = graph.load_ontology(folder)
+  d = dl.skill_distance_matrix(o.undirected_adjacency(), o.skill_nodes_S)
+  pairs = list(generator.generate_pairs(esco_tables.load_tables(folder), 400))
+  out, report = enrich.enrich_pairs(pairs, o, d)
+  assert report.pairs == 400 and report.unknown_uris == 0
+  # §3.3: 78 % of the pairs have URIs on both sides (tiers A and B).
+  share = (report.tiers["A"] + report.tiers["B"]) / 400
+  assert 0.7 < share < 0.86
+  for p in out:
+    m = p.metadata
+    if m.quality_tier == "C":
+      assert m.ontology_similarity is None and m.ot_distance is None
+    else:
+      assert 0.0 <= m.ontology_similarity <= 1.0
+      assert 0.0 <= m.ot_distance <= od.NO_PATH_COST + 1e-4
+
+
+def test_prepare_data_script(tmp_path):
+  pairs = [dataclasses.replace(p, pair_id=f"p{i}")
+           for i, p in enumerate(_sample_pairs()[:3])]
+  folder = es.write_mini_esco(tmp_path / "esco")
+  src, out, again = (tmp_path / "in.jsonl", tmp_path / "out.jsonl",
+                     tmp_path / "again.jsonl")
+  jsonl_io.write_pairs(src, pairs)
+  stdout = subprocess.run(
+      [sys.executable, str(REPO / "scripts/prepare_data.py"),
+       f"--esco={folder}", f"--input={src}", f"--output={out}",
+       f"--cache_dir={tmp_path / 'cache'}"],
+      cwd=REPO, capture_output=True, text=True, check=True).stdout
+  assert "skills matched 6/9" in stdout
+  assert "tiers A 1 (33.3%), B 1 (33.3%), C 1 (33.3%)" in stdout
+  assert "(built: no cache yet)" in stdout
+  enriched = jsonl_io.read_pairs(out)
+  assert [p.metadata.quality_tier for p in enriched] == ["A", "B", "C"]
+  # Enriching the script's output again rewrites the same bytes.
+  o = graph.load_ontology(folder)
+  d = dl.skill_distance_matrix(o.undirected_adjacency(), o.skill_nodes_S)
+  jsonl_io.write_pairs(again, enrich.enrich_pairs(enriched, o, d)[0])
+  assert out.read_bytes() == again.read_bytes()

@@ -1,0 +1,160 @@
+"""Tests for the Sinkhorn OT distance (§4.5) against POT."""
+
+import numpy as np
+import ot
+import pytest
+
+import esco_samples as es
+from cacl_jax.data import builtin
+from cacl_jax.ontology import distances as dl
+from cacl_jax.ontology import graph
+from cacl_jax.ontology import ot_distance as od
+from cacl_jax.ontology import set_similarity as ss
+
+
+@pytest.fixture(scope="module")
+def builtin_dist():
+  o = graph.load_ontology(builtin.builtin_esco_dir())
+  return dl.skill_distance_matrix(o.undirected_adjacency(), o.skill_nodes_S)
+
+
+def _synthetic_dist(n, seed):
+  rng = np.random.default_rng(seed)
+  d = rng.choice([2, 4, 6, dl.NO_PATH], size=(n, n),
+                 p=[0.3, 0.4, 0.2, 0.1]).astype(np.uint8)
+  d = np.triu(d, 1)
+  d = d + d.T
+  np.fill_diagonal(d, 0)
+  return d
+
+
+def _cost(dist, a, b):
+  c = dist[np.ix_(a, b)].astype(np.float64)
+  c[c == dl.NO_PATH] = od.NO_PATH_COST
+  return c
+
+
+def _pot(dist, a, b, **kw):
+  """POT's Sinkhorn transport cost and plan with uniform weights."""
+  c = _cost(dist, a, b)
+  wa, wb = np.full(len(a), 1 / len(a)), np.full(len(b), 1 / len(b))
+  return (ot.sinkhorn2(wa, wb, c, od.EPSILON, **kw),
+          ot.sinkhorn(wa, wb, c, od.EPSILON, **kw))
+
+
+def _random_sets(rng, n_skills, count, max_size):
+  return [list(rng.integers(0, n_skills, rng.integers(1, max_size + 1)))
+          for _ in range(count)]
+
+
+@pytest.mark.parametrize("which", ["builtin", "synthetic"])
+def test_agrees_with_pot_on_sets_of_size_1_to_40(builtin_dist, which):
+  dist = builtin_dist if which == "builtin" else _synthetic_dist(300, seed=4)
+  rng = np.random.default_rng(5)
+  a = _random_sets(rng, dist.shape[0], 100, 40)
+  b = _random_sets(rng, dist.shape[0], 100, 40)
+  a[0], b[0] = [7], [9]   # 1 × 1
+  got, plan, converged = od.ot_distance_pairs(
+      dist, *ss.pad_skill_sets(a, 40), *ss.pad_skill_sets(b, 40))
+  assert got.shape == (100,) and plan.shape == (100, 40, 40)
+  assert np.isfinite(got).all() and np.isfinite(plan).all()
+  # Random sets over sparse, partly disconnected graphs are hard cases: some
+  # need more than 200 iterations, and say so through `converged`.
+  assert converged.mean() > 0.5
+  for i, (x, y) in enumerate(zip(a, b)):
+    # The same settings: ε = 0.4, threshold 1e-6, at most 200 iterations.
+    same_settings, _ = _pot(dist, x, y, numItermax=200, stopThr=1e-6)
+    np.testing.assert_allclose(got[i], same_settings, rtol=1e-4)
+    if converged[i]:
+      exact, exact_plan = _pot(dist, x, y, numItermax=20_000, stopThr=1e-12)
+      np.testing.assert_allclose(got[i], exact, rtol=1e-5)
+      np.testing.assert_allclose(plan[i, :len(x), :len(y)], exact_plan,
+                                 atol=1e-6)
+
+
+def test_plan_marginals_and_zero_padding():
+  dist = _synthetic_dist(50, seed=6)
+  rng = np.random.default_rng(7)
+  a = _random_sets(rng, 50, 20, 6)
+  b = _random_sets(rng, 50, 20, 9)
+  _, plan, converged = od.ot_distance_pairs(
+      dist, *ss.pad_skill_sets(a, 6), *ss.pad_skill_sets(b, 9))
+  assert converged.mean() > 0.8
+  for i, (x, y) in enumerate(zip(a, b)):
+    assert (plan[i, len(x):] == 0).all() and (plan[i, :, len(y):] == 0).all()
+    if not converged[i]:
+      continue
+    np.testing.assert_allclose(plan[i].sum(1)[:len(x)], 1 / len(x), atol=2e-6)
+    np.testing.assert_allclose(plan[i].sum(0)[:len(y)], 1 / len(y), atol=2e-6)
+
+
+def test_spec_style_cases(tmp_path):
+  o = graph.load_ontology(es.write_mini_esco(tmp_path))
+  d = dl.skill_distance_matrix(o.undirected_adjacency(), o.skill_nodes_S)
+  row = o.skill_index.uri_to_row
+  py, java, stats, cook = (row[es.PYTHON], row[es.JAVA], row[es.STATS],
+                           row[es.COOKING])
+  a = [[py], [py], [py], [py, java]]
+  b = [[py], [java], [cook], [py, java]]
+  got, plan, converged = od.ot_distance_pairs(
+      d, *ss.pad_skill_sets(a, 2), *ss.pad_skill_sets(b, 2))
+  assert converged.all()
+  # One skill each: all mass moves along the single path.
+  np.testing.assert_allclose(got[:3], [0.0, 2.0, od.NO_PATH_COST], atol=1e-6)
+  np.testing.assert_allclose(plan[1], [[1.0, 0.0], [0.0, 0.0]], atol=1e-6)
+  exact, _ = _pot(d, a[3], b[3], numItermax=20_000, stopThr=1e-12)
+  np.testing.assert_allclose(got[3], exact, rtol=1e-5)
+  assert 0 < got[3] < 0.1   # mostly the identity matching, blurred by ε
+  # Greedy matching can reuse a skill, OT cannot (§4.5): {Python, Java}
+  # against {Python, statistics} moves half the mass from Java.
+  more, _, _ = od.ot_distance_pairs(
+      d, *ss.pad_skill_sets([[py, java]]), *ss.pad_skill_sets([[py, stats]]))
+  exact, _ = _pot(d, [py, java], [py, stats], numItermax=20_000,
+                  stopThr=1e-12)
+  np.testing.assert_allclose(more, [exact], rtol=1e-5)
+
+
+def test_empty_sides_are_defined(builtin_dist):
+  got, plan, converged = od.ot_distance_pairs(
+      builtin_dist, *ss.pad_skill_sets([[], [3], [], [3]], 3),
+      *ss.pad_skill_sets([[5], [], [], [3]], 3))
+  np.testing.assert_allclose(got, [od.NO_PATH_COST] * 3 + [0.0], atol=1e-6)
+  assert (plan[:3] == 0).all() and converged.all()
+  assert np.isfinite(got).all() and np.isfinite(plan).all()
+
+
+def test_all_pairs_unconnected():
+  dist = np.full((4, 4), dl.NO_PATH, np.uint8)
+  np.fill_diagonal(dist, 0)
+  got, plan, converged = od.ot_distance_pairs(
+      dist, *ss.pad_skill_sets([[0, 1]], 3), *ss.pad_skill_sets([[2, 3]], 3))
+  np.testing.assert_allclose(got, [od.NO_PATH_COST], rtol=1e-5)
+  np.testing.assert_allclose(plan[0, :2, :2], np.full((2, 2), 0.25),
+                             atol=1e-6)
+  assert converged.all()
+
+
+def test_early_stop_gives_the_same_distances():
+  dist = _synthetic_dist(80, seed=8)
+  rng = np.random.default_rng(9)
+  a, b = _random_sets(rng, 80, 30, 8), _random_sets(rng, 80, 30, 8)
+  args = (dist, *ss.pad_skill_sets(a, 8), *ss.pad_skill_sets(b, 8))
+  full, _, conv_full = od.ot_distance_pairs(*args)
+  early, _, conv_early = od.ot_distance_pairs(*args, early_stop=True)
+  np.testing.assert_allclose(early, full, rtol=1e-4)
+  np.testing.assert_array_equal(conv_full, conv_early)
+
+
+def test_cost_matrices():
+  dist = np.array([[0, 2, 255], [2, 0, 4], [255, 4, 0]], np.uint8)
+  cost = od.cost_matrices(dist, np.array([[0, 1]]), np.array([[2, 0, 1]]))
+  np.testing.assert_array_equal(cost, [[[10.0, 0.0, 2.0], [4.0, 2.0, 0.0]]])
+
+
+def test_bad_arguments(builtin_dist):
+  idx, mask = ss.pad_skill_sets([[1]])
+  with pytest.raises(ValueError, match="multiple of 10"):
+    od.ot_distance_pairs(builtin_dist, idx, mask, idx, mask,
+                         max_iterations=205)
+  with pytest.raises(ValueError, match="not a skill row"):
+    od.ot_distance_pairs(builtin_dist, idx + 10**5, mask, idx, mask)
