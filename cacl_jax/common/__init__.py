@@ -1,0 +1,1 @@
+"""Shared by both training phases: checkpoints, metric logs, phase configs."""

@@ -1,0 +1,164 @@
+"""From a config to `PreparedData`: the one-way data flow before training.
+
+records (JSONL, CSV, or the generated demo data) → ESCO enrichment (§3.3) →
+sequential split (§3.2) → frozen-encoder embeddings through the on-disk cache
+(§5.4) → resumes × job-pool ontology similarity (§5.6) → `PreparedData`.
+
+The result is stored under the cache folder keyed by everything it depends
+on (input bytes or generator settings, ontology files, encoder identity,
+code version), so Phase 1, Phase 2 and later runs reuse it; a summary of
+what was prepared is written to `<workdir>/data_summary.json`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pathlib
+from typing import Sequence
+
+from absl import logging
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from cacl_jax.data import builtin, config as data_config, csv_import
+from cacl_jax.data import esco_tables, generator, jsonl_io, prepared, records
+from cacl_jax.data import skill_mentions, splits
+from cacl_jax.encoder import embedding_cache, encode, weights
+from cacl_jax.ontology import distance_cache, enrich, esco_files, graph
+from cacl_jax.ontology import set_similarity
+
+CODE_VERSION = "prepared-data/1"
+
+
+def cache_root(data: ml_collections.ConfigDict) -> pathlib.Path:
+  """`data.cache_dir`, else $CACL_CACHE_DIR, else ~/.cache/cacl_jax."""
+  root = (data.cache_dir or os.environ.get("CACL_CACHE_DIR")
+          or pathlib.Path.home() / ".cache" / "cacl_jax")
+  return pathlib.Path(root).expanduser()
+
+
+def make_encoder(encoder: ml_collections.ConfigDict) -> encode.TextEncoder:
+  """The frozen text encoder named by the config."""
+  dtype = jnp.dtype(encoder.dtype)
+  if encoder.model == data_config.RANDOM_TINY_ENCODER:
+    return encode.TextEncoder.random(dtype=dtype)
+  model_dir = weights.resolve_model_dir(encoder.model)
+  return encode.TextEncoder.from_pretrained(
+      model_dir, dtype=dtype, batch_size=encoder.batch_size)
+
+
+def _file_sha256(path: pathlib.Path) -> str:
+  digest = hashlib.sha256()
+  with path.open("rb") as f:
+    for block in iter(lambda: f.read(1 << 22), b""):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+def _source_key(data: ml_collections.ConfigDict) -> str:
+  if data.input:
+    return f"input:{_file_sha256(pathlib.Path(data.input))}"
+  return (f"demo:n={data.num_pairs}:seed={data.seed}:"
+          f"noise={data.noise_rate}")
+
+
+def load_pairs(data: ml_collections.ConfigDict,
+               ontology: graph.Ontology) -> list[records.Pair]:
+  """The user's pairs (JSONL or fit CSV), or the generated demo pairs."""
+  if data.input:
+    path = pathlib.Path(data.input)
+    if path.suffix.lower() == ".csv":
+      extractor = skill_mentions.SkillMentionExtractor(ontology.skill_index)
+      return csv_import.read_fit_csv(path, extractor)
+    return jsonl_io.read_pairs(path)
+  tables = esco_tables.load_tables(ontology.esco_dir)
+  return list(generator.generate_pairs(tables, data.num_pairs, data.seed,
+                                       data.noise_rate))
+
+
+def _similarity_fn(ontology: graph.Ontology, distances: np.ndarray):
+  index = ontology.skill_index
+
+  def rows(uri_lists: Sequence[Sequence[str]]) -> list[list[int]]:
+    return [index.rows_for_uris(uris)[0] for uris in uri_lists]
+
+  def similarity(resume_uris, job_uris) -> np.ndarray:
+    a_idx, a_mask = set_similarity.pad_skill_sets(rows(resume_uris))
+    b_idx, b_mask = set_similarity.pad_skill_sets(rows(job_uris))
+    return set_similarity.set_similarity_grid(distances, a_idx, a_mask,
+                                              b_idx, b_mask)
+
+  return similarity
+
+
+def _check_splits(parts: splits.Splits) -> None:
+  for name, part in parts.items():
+    if not part:
+      raise ValueError(f"the {name} split is empty: the data needs at least "
+                       "10 pairs for an 80/10/10 split")
+
+
+def prepare_data(config: ml_collections.ConfigDict,
+                 workdir: str | os.PathLike | None = None
+                 ) -> prepared.PreparedData:
+  """Builds (or reuses from the cache) the arrays that training reads."""
+  data, root = config.data, cache_root(config.data)
+  esco_dir = builtin.resolve_ontology_dir(data.ontology)
+  encoder = make_encoder(config.encoder)
+  key = hashlib.sha256("|".join([
+      CODE_VERSION, _source_key(data),
+      esco_files.locate_esco_files(esco_dir).fingerprint(),
+      encoder.identity]).encode()).hexdigest()[:24]
+  path = root / "prepared" / f"{key}.npz"
+  summary_path = path.with_suffix(".json")
+  if path.is_file() and summary_path.is_file():
+    logging.info("Reusing prepared data %s", path)
+    result = prepared.load_prepared(path)
+    summary = json.loads(summary_path.read_text())
+  else:
+    result, summary = _prepare(config, esco_dir, encoder, root)
+    prepared.save_prepared(path, result)
+    summary_path.write_text(json.dumps(summary, indent=2))
+  if workdir is not None:
+    workdir = pathlib.Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "data_summary.json").write_text(
+        json.dumps({**summary, "prepared": str(path)}, indent=2))
+  return result
+
+
+def _prepare(config, esco_dir, encoder, root):
+  data = config.data
+  ontology = graph.load_ontology(esco_dir)
+  distances = distance_cache.load_or_build_distances(
+      esco_dir, root / "ontology", ontology=ontology, progress=True)
+  pairs = load_pairs(data, ontology)
+  logging.info("Read %d pairs; enriching with %s", len(pairs), esco_dir)
+  pairs, report = enrich.enrich_pairs(pairs, ontology, distances,
+                                      progress=True)
+  print(report.summary())
+  parts = splits.sequential_split(pairs)
+  _check_splits(parts)
+  cache = embedding_cache.EmbeddingCache(root / "embeddings", encoder)
+  result = prepared.build_prepared(
+      parts, lambda texts: cache.get(texts, progress=True),
+      _similarity_fn(ontology, distances))
+  summary = {
+      "source": data.input or f"built-in demo data ({data.num_pairs} pairs, "
+                              f"seed {data.seed})",
+      "ontology": str(esco_dir),
+      "encoder": encoder.identity,
+      "texts": int(result.emb_TxD.shape[0]),
+      "enrichment": report.summary(),
+      "splits": {
+          name: {"pairs": part.num_pairs,
+                 "positives": int(part.label_N.sum()),
+                 "unique_resumes": int(part.resume_row_R.shape[0]),
+                 "unique_jobs": len(part.job_ids)}
+          for name, part in (("train", result.train), ("val", result.val),
+                             ("test", result.test))},
+  }
+  return result, summary

@@ -1,0 +1,76 @@
+r"""Trains and evaluates CACL: phase 1, phase 2, or both in sequence.
+
+  python scripts/train.py --config=configs/phase1.py [--workdir=DIR] \
+      [--config.train.learning_rate=1e-4 ...]
+
+`config.phase` picks what runs: "phase1" (contrastive pretraining, §5),
+"phase2" (classification fine-tuning, §6) or "all" (phase 1 in
+`<workdir>/phase1`, then phase 2 on its best checkpoint in
+`<workdir>/phase2`). The default workdir is `workdirs/<phase>`. Runs on
+whatever JAX's default backend is (CPU, GPU or TPU); an interrupted run
+continues from its latest checkpoint when started again with the same
+workdir. Compiled programs are cached under the data cache folder.
+"""
+
+import os
+import pathlib
+
+import jax
+import ml_collections
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from cacl_jax import pipeline
+from cacl_jax.common import phases
+from cacl_jax.phase1 import train as phase1_train
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Config file, e.g. configs/phase1.py or "
+    "configs/phase1.py:smoke.", lock_config=True)
+_WORKDIR = flags.DEFINE_string(
+    "workdir", None, "Output folder (checkpoints, metrics, evaluation); "
+    "default workdirs/<phase>.")
+flags.mark_flags_as_required(["config"])
+
+
+def enable_compilation_cache(config: ml_collections.ConfigDict) -> None:
+  """Keeps compiled XLA programs next to the data cache, so that a rerun or a
+  resumed run skips most compilation ($JAX_COMPILATION_CACHE_DIR wins)."""
+  if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    jax.config.update("jax_compilation_cache_dir",
+                      str(pipeline.cache_root(config.data) / "jax"))
+
+
+def run_phase2(config: ml_collections.ConfigDict, workdir: pathlib.Path):
+  from cacl_jax.phase2 import train as phase2_train  # pylint: disable=g-import-not-at-top
+  return phase2_train.train_and_evaluate(config, workdir)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  config = _CONFIG.value
+  workdir = pathlib.Path(_WORKDIR.value or f"workdirs/{config.phase}")
+  logging.info("JAX backend %s, devices %s", jax.default_backend(),
+               jax.devices())
+  enable_compilation_cache(config)
+  if config.phase == "phase1":
+    result = phase1_train.train_and_evaluate(config, workdir)
+    print(f"phase 1 AUC-ROC {result['auc_roc']:.4f}; {result['eval_path']}")
+  elif config.phase == "phase2":
+    print(f"report: {run_phase2(config, workdir)['report_path']}")
+  elif config.phase == "all":
+    phase1_dir, phase2_dir = workdir / "phase1", workdir / "phase2"
+    phase1_train.train_and_evaluate(phases.phase_config(config, "phase1"),
+                                    phase1_dir)
+    result = run_phase2(phases.phase_config(config, "phase2",
+                                            phase1_workdir=str(phase1_dir)),
+                        phase2_dir)
+    print(f"report: {result['report_path']}")
+  else:
+    raise app.UsageError(f"config.phase must be phase1, phase2 or all, got "
+                         f"{config.phase!r}")
+
+
+if __name__ == "__main__":
+  app.run(main)

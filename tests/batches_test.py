@@ -1,0 +1,71 @@
+"""Epoch batching and the per-step batch view of a split."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import synthetic_data
+from cacl_jax.phase1 import batches
+
+
+def test_epoch_batches_cover_every_item_once_with_padding_masked():
+  idx, mask = batches.epoch_batches(jax.random.key(0), 130, 64, shuffle=True)
+  assert idx.shape == mask.shape == (3, 64)
+  assert int(mask.sum()) == 130
+  assert not bool(mask[2, 2:].any()) and bool(mask[2, :2].all())
+  assert sorted(np.asarray(idx)[np.asarray(mask)].tolist()) == list(range(130))
+  np.testing.assert_array_equal(np.asarray(idx)[~np.asarray(mask)], 0)
+
+
+def test_epoch_order_depends_only_on_key():
+  a, _ = batches.epoch_batches(jax.random.key(1), 100, 16, shuffle=True)
+  b, _ = batches.epoch_batches(jax.random.key(1), 100, 16, shuffle=True)
+  c, _ = batches.epoch_batches(jax.random.key(2), 100, 16, shuffle=True)
+  np.testing.assert_array_equal(a, b)
+  assert not np.array_equal(a, c)
+
+
+def test_unshuffled_batches_keep_file_order():
+  idx, mask = batches.epoch_batches(jax.random.key(0), 10, 4, shuffle=False)
+  np.testing.assert_array_equal(idx, [[0, 1, 2, 3], [4, 5, 6, 7],
+                                      [8, 9, 0, 0]])
+  np.testing.assert_array_equal(mask[2], [True, True, False, False])
+  assert batches.num_batches(4143, 64) == 65
+  assert batches.num_batches(517, 64) == 9
+
+
+def test_gather_batch_reads_the_right_rows():
+  data = synthetic_data.make_prepared(dim=8)
+  split = data.train
+  weights = np.random.default_rng(0).random(split.num_pairs).astype(
+      np.float32)
+  tensors = batches.split_tensors(split, data.emb_TxD, weights)
+  idx = np.asarray([5, 0, 17, 3], np.int32)
+  mask = np.asarray([True, True, True, False])
+  ratios = np.asarray([0.2, 0.3, 0.5], np.float32)
+  b = batches.gather_batch(tensors, jnp.asarray(idx), jnp.asarray(mask),
+                           jnp.asarray(ratios))
+  resume = split.resume_N[idx]
+  np.testing.assert_allclose(b.resume_emb_BxD,
+                             data.emb_TxD[split.resume_row_R[resume]])
+  np.testing.assert_allclose(b.pool_emb_PxD, data.emb_TxD[split.job_row_P])
+  np.testing.assert_array_equal(b.job_B, split.job_N[idx])
+  np.testing.assert_array_equal(b.anchor_mask_B,
+                                mask & (split.label_N[idx] == 1))
+  np.testing.assert_allclose(b.weight_B, weights[idx])
+  np.testing.assert_allclose(b.sim_BxP, split.sim_RxP[resume])
+  np.testing.assert_array_equal(b.has_uris_B, split.resume_has_uris_R[resume])
+  want = ~split.good_RxP[resume]
+  want[np.arange(4), split.job_N[idx]] = False
+  np.testing.assert_array_equal(b.candidate_BxP, want)
+  np.testing.assert_allclose(b.ratios_3, ratios)
+
+
+def test_split_tensors_rejects_an_empty_split():
+  data = synthetic_data.make_prepared(dim=8)
+  empty = data.train.__class__(**{
+      **data.train.__dict__, "pair_ids": (),
+      "resume_N": np.zeros(0, np.int32)})
+  with pytest.raises(ValueError, match="no pairs"):
+    batches.split_tensors(empty, data.emb_TxD, np.zeros(0, np.float32))
