@@ -7,6 +7,7 @@ import pytest
 
 from cacl_jax.data import builtin
 from cacl_jax.data import esco_tables
+from cacl_jax.ontology import esco_files
 
 BASE = "http://data.europa.eu/esco"
 OCC_A = f"{BASE}/occupation/a"
@@ -65,23 +66,14 @@ def test_reads_the_tiny_folder(tiny):
   assert tables.skipped_relations == 2
 
 
-def test_finds_tables_by_stem(tiny):
-  assert esco_tables.find_table(tiny, "occupationSkillRelations").name == (
-      "occupationSkillRelations.csv")
-  (tiny / "skillsHierarchy_en.csv").write_text("x\n")
-  assert esco_tables.find_table(tiny, "skills").name == "skills_en.csv"
+def test_finds_tables_by_stem_and_reports_a_missing_one(tiny):
   shutil.copy(tiny / "skills_en.csv", tiny / "skills_de.csv")
-  assert esco_tables.find_table(tiny, "skills").name == "skills_en.csv"
-  (tiny / "skills_en.csv").rename(tiny / "skills_fr.csv")
-  with pytest.raises(esco_tables.EscoTableError,
-                     match="ambiguous table 'skills': skills_de.csv, "
-                     "skills_fr.csv"):
-    esco_tables.find_table(tiny, "skills")
-  with pytest.raises(FileNotFoundError,
-                     match=r"no ESCO table 'skillGroups' \(looked for "
-                     r"skillGroups.csv and skillGroups_<lang>.csv\)"):
-    esco_tables.find_table(tiny, "skillGroups")
-  with pytest.raises(FileNotFoundError, match="not an ESCO folder"):
+  assert SKILL_1 in esco_tables.load_tables(tiny).skills  # English wins
+  (tiny / "occupationSkillRelations.csv").unlink()
+  with pytest.raises(esco_files.EscoFileError,
+                     match="required ESCO file 'occupationSkillRelations'"):
+    esco_tables.load_tables(tiny)
+  with pytest.raises(esco_files.EscoFileError, match="not an ESCO folder"):
     esco_tables.load_tables(tiny / "absent")
 
 
@@ -93,7 +85,7 @@ def test_byte_order_mark_is_accepted(tiny):
 
 def _expect_error(tiny, name, header, rows, *, line, column, message):
   _write(tiny / name, header, rows)
-  with pytest.raises(esco_tables.EscoTableError) as info:
+  with pytest.raises(esco_files.EscoFileError) as info:
     esco_tables.load_tables(tiny)
   error = info.value
   assert (error.path, error.line, error.column) == (str(tiny / name), line,
@@ -104,9 +96,10 @@ def _expect_error(tiny, name, header, rows, *, line, column, message):
 
 def test_missing_column_is_located(tiny):
   _expect_error(tiny, "skills_en.csv",
-                ["conceptUri", "skillType", "preferredLabel", "description"],
-                [[SKILL_1, "knowledge", "Python", ""]],
-                line=1, column="altLabels", message="missing column")
+                ["conceptUri", "skillType", "altLabels", "description"],
+                [[SKILL_1, "knowledge", "", ""]],
+                line=1, column="preferredLabel",
+                message="required column missing")
 
 
 def test_empty_required_value_is_located_after_multiline_fields(tiny):

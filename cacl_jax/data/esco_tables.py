@@ -6,32 +6,31 @@ official ESCO CSV layout: the real export (any version) or the built-in demo
 ontology. Files are found by stem, so `occupationSkillRelations.csv` (v1.1.1)
 and `occupationSkillRelations_en.csv` (v1.2.0) both work.
 
-Bad input raises `EscoTableError` naming the file, the line and the column.
+Files are found and read with `cacl_jax.ontology.esco_files`; bad input
+raises its `EscoFileError` naming the file, the line and the column.
 Relations that name a skill or occupation absent from the tables are not
 fatal (partial exports exist) but are counted in `EscoTables.skipped_relations`.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import os
 import pathlib
-from typing import Iterator, Mapping
+from typing import Mapping
+
+from cacl_jax.ontology import esco_files as ef
 
 RELATION_TYPES = ("essential", "optional")
 
-
-class EscoTableError(ValueError):
-  """A problem in an ESCO CSV file, located by file, line and column."""
-
-  def __init__(self, message: str, *, path: os.PathLike | str,
-               line: int | None = None, column: str | None = None):
-    self.path, self.line, self.column = str(path), line, column
-    where = self.path if line is None else f"{self.path}:{line}"
-    if column:
-      where += f": column '{column}'"
-    super().__init__(f"{where}: {message}")
+_ISCO_GROUPS = ef.TableSpec("ISCOGroups", ("code", "preferredLabel"))
+_OCCUPATIONS = ef.TableSpec("occupations",
+                            ("conceptUri", "iscoGroup", "preferredLabel"),
+                            ("altLabels", "description"))
+_SKILLS = ef.TableSpec("skills", ("conceptUri", "preferredLabel"),
+                       ("altLabels", "skillType", "description"))
+_RELATIONS = ef.TableSpec("occupationSkillRelations",
+                          ("occupationUri", "relationType", "skillUri"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,112 +72,53 @@ class EscoTables:
             + self.optional.get(occupation_uri, ()))
 
 
-def find_table(folder: os.PathLike | str, stem: str) -> pathlib.Path:
-  """The CSV file of `folder` named `<stem>.csv` or `<stem>_<lang>.csv`.
-
-  When several languages are present the English file is taken.
-  """
-  folder = pathlib.Path(folder)
-  if not folder.is_dir():
-    raise FileNotFoundError(f"{folder}: not an ESCO folder (no such directory)")
-  found = sorted(p for p in folder.glob(f"{stem}*.csv")
-                 if p.stem == stem or (p.stem.startswith(stem + "_")
-                                       and "_" not in p.stem[len(stem) + 1:]))
-  if not found:
-    raise FileNotFoundError(
-        f"{folder}: no ESCO table '{stem}' (looked for {stem}.csv and "
-        f"{stem}_<lang>.csv)")
-  english = [p for p in found if p.stem in (stem, stem + "_en")]
-  if len(found) > 1 and len(english) == 1:
-    return english[0]
-  if len(found) > 1:
-    raise EscoTableError(
-        f"ambiguous table '{stem}': {', '.join(p.name for p in found)}",
-        path=folder)
-  return found[0]
-
-
-def _rows(path: pathlib.Path,
-          columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
-  """Yields (first line of the record, row) and checks the header."""
-  with path.open("r", encoding="utf-8-sig", newline="") as f:
-    reader = csv.DictReader(f)
-    header = reader.fieldnames or []
-    for column in columns:
-      if column not in header:
-        raise EscoTableError("missing column", path=path, line=1,
-                             column=column)
-    line = reader.line_num + 1
-    for row in reader:
-      if None in row:
-        raise EscoTableError(f"{len(row[None])} more fields than the header",
-                             path=path, line=line)
-      yield line, row
-      line = reader.line_num + 1
-
-
-def _required(row: dict[str, str], column: str, path: pathlib.Path,
-              line: int) -> str:
-  value = (row.get(column) or "").strip()
-  if not value:
-    raise EscoTableError("empty value", path=path, line=line, column=column)
-  return value
-
-
-def _labels(text: str | None) -> tuple[str, ...]:
-  labels = (part.strip() for part in (text or "").split("\n"))
-  return tuple(dict.fromkeys(label for label in labels if label))
-
-
 def load_tables(folder: os.PathLike | str) -> EscoTables:
   """Reads occupations, skills, ISCO groups and relations from `folder`."""
   folder = pathlib.Path(folder)
 
-  path = find_table(folder, "ISCOGroups")
+  path = ef.find_esco_file(folder, _ISCO_GROUPS.stem)
   isco_groups = {}
-  for line, row in _rows(path, ("code", "preferredLabel")):
-    isco_groups[_required(row, "code", path, line)] = row["preferredLabel"]
+  for line, row in ef.read_table(path, _ISCO_GROUPS):
+    isco_groups[ef.require_value(row, "code", path, line)] = row["preferredLabel"]
 
-  path = find_table(folder, "occupations")
+  path = ef.find_esco_file(folder, _OCCUPATIONS.stem)
   occupations = {}
-  for line, row in _rows(path, ("conceptUri", "iscoGroup", "preferredLabel",
-                                "altLabels", "description")):
-    uri = _required(row, "conceptUri", path, line)
-    group = _required(row, "iscoGroup", path, line)
+  for line, row in ef.read_table(path, _OCCUPATIONS):
+    uri = ef.require_value(row, "conceptUri", path, line)
+    group = ef.require_value(row, "iscoGroup", path, line)
     if group not in isco_groups:
-      raise EscoTableError(f"unknown ISCO group {group!r}", path=path,
+      raise ef.EscoFileError(f"unknown ISCO group {group!r}", path=path,
                            line=line, column="iscoGroup")
     if uri in occupations:
-      raise EscoTableError(f"duplicate occupation {uri}", path=path,
+      raise ef.EscoFileError(f"duplicate occupation {uri}", path=path,
                            line=line, column="conceptUri")
     occupations[uri] = Occupation(
-        uri=uri, label=_required(row, "preferredLabel", path, line),
-        alt_labels=_labels(row["altLabels"]), isco_group=group,
-        description=" ".join((row["description"] or "").split()))
+        uri=uri, label=ef.require_value(row, "preferredLabel", path, line),
+        alt_labels=ef.split_labels(row["altLabels"]), isco_group=group,
+        description=" ".join(row["description"].split()))
 
-  path = find_table(folder, "skills")
+  path = ef.find_esco_file(folder, _SKILLS.stem)
   skills = {}
-  for line, row in _rows(path, ("conceptUri", "preferredLabel", "altLabels",
-                                "skillType", "description")):
-    uri = _required(row, "conceptUri", path, line)
+  for line, row in ef.read_table(path, _SKILLS):
+    uri = ef.require_value(row, "conceptUri", path, line)
     if uri in skills:
-      raise EscoTableError(f"duplicate skill {uri}", path=path, line=line,
+      raise ef.EscoFileError(f"duplicate skill {uri}", path=path, line=line,
                            column="conceptUri")
     skills[uri] = SkillConcept(
-        uri=uri, label=_required(row, "preferredLabel", path, line),
-        alt_labels=_labels(row["altLabels"]),
-        skill_type=row["skillType"] or "",
-        description=" ".join((row["description"] or "").split()))
+        uri=uri, label=ef.require_value(row, "preferredLabel", path, line),
+        alt_labels=ef.split_labels(row["altLabels"]),
+        skill_type=row["skillType"],
+        description=" ".join(row["description"].split()))
 
-  path = find_table(folder, "occupationSkillRelations")
+  path = ef.find_esco_file(folder, _RELATIONS.stem)
   relations = {kind: {} for kind in RELATION_TYPES}
   skipped = 0
-  for line, row in _rows(path, ("occupationUri", "relationType", "skillUri")):
-    occupation = _required(row, "occupationUri", path, line)
-    skill = _required(row, "skillUri", path, line)
-    kind = _required(row, "relationType", path, line)
+  for line, row in ef.read_table(path, _RELATIONS):
+    occupation = ef.require_value(row, "occupationUri", path, line)
+    skill = ef.require_value(row, "skillUri", path, line)
+    kind = ef.require_value(row, "relationType", path, line)
     if kind not in RELATION_TYPES:
-      raise EscoTableError(f"unknown relation type {kind!r}; expected one "
+      raise ef.EscoFileError(f"unknown relation type {kind!r}; expected one "
                            f"of {RELATION_TYPES}", path=path, line=line,
                            column="relationType")
     if occupation not in occupations or skill not in skills:
