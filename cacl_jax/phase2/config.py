@@ -1,0 +1,82 @@
+"""Phase-2 config fields (§6.4): classification head, training, Phase-1 source.
+
+`phase2_fields()` holds every number of §6.2–6.4; `configs/phase2.py` puts
+them at the top level next to `data` and `encoder`, and the end-to-end config
+nests them as `config.phase2`.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from cacl_jax.phase1 import config as phase1_config
+
+# Default workdir of `configs/phase1.py` runs.
+DEFAULT_PHASE1_WORKDIR = "workdirs/phase1"
+
+
+def phase2_fields() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.model = ml_collections.ConfigDict()
+  c.model.hidden = (128, 64)
+  c.model.dropout = 0.3
+
+  c.train = ml_collections.ConfigDict()
+  c.train.epochs = 10
+  c.train.batch_size = 32
+  c.train.learning_rate = 5e-4
+  c.train.weight_decay = 1e-3
+  # Weight of positive (good_fit) pairs in the BCE loss (§6.3).
+  c.train.pos_weight = 2.5
+  # Shuffle training pairs each epoch (order derived from seed and epoch).
+  c.train.shuffle = True
+  # Write step metrics every `log_every` steps; epoch metrics always.
+  c.train.log_every = 1
+
+  # Workdir of the Phase-1 run whose best checkpoint supplies the frozen
+  # projection head, and that head's shape (its config.model fields; the
+  # end-to-end config links them to config.phase1.model).
+  c.phase1_workdir = DEFAULT_PHASE1_WORKDIR
+  c.phase1_model = phase1_config.model_fields()
+
+  c.checkpoint = ml_collections.ConfigDict()
+  # Best checkpoints (lowest validation loss) kept besides the latest one.
+  c.checkpoint.max_to_keep = 1
+
+  c.eval = ml_collections.ConfigDict()
+  # Resume ranking only scores jobs with at least this many candidates.
+  c.eval.min_resume_candidates = 2
+  return c
+
+
+def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """Shrinks phase-2 fields in place for fast tests: two epochs."""
+  c.train.epochs = 2
+  return c
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Raises ValueError naming the field when a phase-2 value is out of range."""
+  def fail(field, message):
+    raise ValueError(f"config.{field}: {message}")
+
+  t = config.train
+  for field in ("epochs", "batch_size", "log_every"):
+    if getattr(t, field) < 1:
+      fail(f"train.{field}", f"must be ≥ 1, got {getattr(t, field)}")
+  for field in ("learning_rate", "pos_weight"):
+    if not getattr(t, field) > 0:
+      fail(f"train.{field}", f"must be > 0, got {getattr(t, field)}")
+  if t.weight_decay < 0:
+    fail("train.weight_decay", f"must be ≥ 0, got {t.weight_decay}")
+  if not config.model.hidden or min(config.model.hidden) < 1:
+    fail("model.hidden", f"need positive layer widths, got "
+         f"{tuple(config.model.hidden)}")
+  if not 0.0 <= config.model.dropout < 1.0:
+    fail("model.dropout", f"must be in [0, 1), got {config.model.dropout}")
+  if not config.phase1_workdir:
+    fail("phase1_workdir", "must name the Phase-1 workdir")
+  if config.checkpoint.max_to_keep < 1:
+    fail("checkpoint.max_to_keep", "must be ≥ 1")
+  if config.eval.min_resume_candidates < 1:
+    fail("eval.min_resume_candidates", "must be ≥ 1")

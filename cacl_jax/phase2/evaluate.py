@@ -1,0 +1,215 @@
+"""Phase-2 evaluation (§7.2): test metrics, rankings, plots, JSON and report.
+
+The best checkpoint scores the validation pairs (to tune the F1 threshold),
+the test pairs (classification, resume ranking) and every test resume × test
+job combination (job ranking). Probabilities σ(logit) are taken in float64;
+rankings use the logits themselves, which order pairs the same way without
+the ties of saturated probabilities.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+from typing import Any, Mapping
+
+import ml_collections
+import numpy as np
+from scipy import special
+
+from cacl_jax.data import prepared, records
+from cacl_jax.evaluation import classification, plots, ranking, report
+from cacl_jax.phase2 import classifier
+
+EVAL_NAME = "phase2_eval.json"
+REPORT_NAME = "report.md"
+PLOTS_DIR = "plots"
+
+
+def pair_logits(model_config, params, emb_TxE, split: prepared.SplitArrays
+                ) -> np.ndarray:
+  """Logits of a split's own pairs, [N]."""
+  return classifier.predict_logits(
+      model_config, params, emb_TxE, split.resume_row_R[split.resume_N],
+      split.job_row_P[split.job_N])
+
+
+def grid_logits(model_config, params, emb_TxE, split: prepared.SplitArrays
+                ) -> np.ndarray:
+  """Logits of every unique resume × pool job of a split, [R, P]."""
+  num_r, num_p = len(split.resume_row_R), len(split.job_row_P)
+  logits = classifier.predict_logits(
+      model_config, params, emb_TxE,
+      np.repeat(split.resume_row_R, num_p), np.tile(split.job_row_P, num_r))
+  return logits.reshape(num_r, num_p)
+
+
+def evaluate(model_config: ml_collections.ConfigDict, params, emb_TxE,
+             data: prepared.PreparedData, min_resume_candidates: int = 2
+             ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+  """All §7.2 metrics of a trained head, and the test arrays the plots need.
+
+  `emb_TxE` is the frozen Phase-1 projection of every text.
+  """
+  val, test = data.val, data.test
+  val_prob = special.expit(pair_logits(model_config, params, emb_TxE, val)
+                           .astype(np.float64))
+  test_logit = pair_logits(model_config, params, emb_TxE, test)
+  test_prob = special.expit(test_logit.astype(np.float64))
+  threshold, val_f1 = classification.f1_optimal_threshold(val.label_N,
+                                                          val_prob)
+  by_label = {name: test_prob[test.original_label_N == i]
+              for i, name in enumerate(records.LABELS)}
+  metrics = {
+      "threshold": {"default": 0.5, "tuned": threshold,
+                    "val_f1_at_tuned": val_f1},
+      "val": {"at_default": classification.binary_metrics(
+                  val.label_N, val_prob, 0.5),
+              "at_tuned": classification.binary_metrics(
+                  val.label_N, val_prob, threshold)},
+      "test": {
+          "at_default": classification.binary_metrics(test.label_N,
+                                                      test_prob, 0.5),
+          "at_tuned": classification.binary_metrics(test.label_N,
+                                                    test_prob, threshold),
+          "separation": classification.score_separation(test.label_N,
+                                                        test_prob),
+          "label_counts": {k: int(v.size) for k, v in by_label.items()},
+          "mean_probability_by_label": {
+              k: float(v.mean()) if v.size else float("nan")
+              for k, v in by_label.items()},
+      },
+      "job_ranking": ranking.job_ranking(
+          grid_logits(model_config, params, emb_TxE, test), test.good_RxP),
+      "resume_ranking": ranking.resume_ranking(
+          test_logit, test.job_N, test.label_N, len(test.job_row_P),
+          min_candidates=min_resume_candidates),
+  }
+  arrays = {"test_label": test.label_N, "test_prob": test_prob,
+            **{f"test_prob_{k}": v for k, v in by_label.items()}}
+  return metrics, arrays
+
+
+def summary(metrics: Mapping[str, Any], training: Mapping[str, Any]
+            ) -> report.PhaseSummary:
+  """The Phase-2 column of the §7.3 table (F1 at the tuned threshold)."""
+  test = metrics["test"]
+  return report.PhaseSummary(
+      auc_roc=test["at_tuned"]["auc_roc"],
+      f1=test["at_tuned"]["f1"],
+      separation=test["separation"]["separation"],
+      pos_mean=test["separation"]["pos_mean"],
+      neg_mean=test["separation"]["neg_mean"],
+      job_map=metrics["job_ranking"]["map"],
+      job_mrr=metrics["job_ranking"]["mrr"],
+      job_ndcg=metrics["job_ranking"]["ndcg"],
+      resume_map=metrics["resume_ranking"]["map"],
+      resume_mrr=metrics["resume_ranking"]["mrr"],
+      resume_ndcg=metrics["resume_ranking"]["ndcg"],
+      train_loss_final=training.get("train_loss_final"),
+      val_loss_final=training.get("val_loss_final"),
+      best_val_loss=training.get("best_val_loss"),
+      best_epoch=training.get("best_epoch"),
+      training_time_s=training.get("training_time_s"),
+      score_kind="probability")
+
+
+def _jsonable(value: Any) -> Any:
+  if isinstance(value, Mapping):
+    return {str(k): _jsonable(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_jsonable(v) for v in value]
+  if isinstance(value, np.generic):
+    value = value.item()
+  if isinstance(value, float) and not math.isfinite(value):
+    return None  # strict JSON has no NaN
+  return value
+
+
+def _details(metrics: Mapping[str, Any]) -> dict[str, str]:
+  cls_cols = ["threshold", "accuracy", "precision", "recall", "f1", "auc_roc",
+              "tp", "fp", "tn", "fn"]
+  rank_cols = ["map", "mrr", "ndcg", "num_queries", "mean_candidates",
+               "mean_relevant", "skipped_no_relevant"]
+  test = metrics["test"]
+  counts = ", ".join(f"{k} {v}" for k, v in test["label_counts"].items())
+  means = ", ".join(f"{k} {v:.3f}" for k, v in
+                    test["mean_probability_by_label"].items()
+                    if not math.isnan(v))
+  return {
+      "Classification": (
+          report.metrics_table({
+              "test @ 0.5": test["at_default"],
+              "test @ tuned": test["at_tuned"],
+              "val @ 0.5": metrics["val"]["at_default"],
+              "val @ tuned": metrics["val"]["at_tuned"]}, cls_cols)
+          + f"\n\nTest pairs: {counts}. Mean P(match) by original label: "
+          f"{means}."),
+      "Ranking": (
+          report.metrics_table({"Job ranking": metrics["job_ranking"],
+                                "Resume ranking": metrics["resume_ranking"]},
+                               rank_cols)
+          + "\n\nResume ranking also skipped "
+          f"{metrics['resume_ranking']['skipped_too_few']} jobs with too few "
+          "candidates."),
+  }
+
+
+def write_outputs(workdir, metrics: Mapping[str, Any],
+                  arrays: Mapping[str, np.ndarray],
+                  loss_curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
+                  training: Mapping[str, Any],
+                  phase1: report.PhaseSummary | None,
+                  phase1_plots: Mapping[str, pathlib.Path] | None = None
+                  ) -> dict[str, Any]:
+  """Writes plots, `phase2_eval.json` and the Markdown report into `workdir`.
+
+  `phase1_plots` (caption → existing PNG, e.g. in the Phase-1 workdir) are
+  linked from the report after Phase 2's own.
+
+  Returns the JSON content (with NaN as None), including "report_path".
+  """
+  workdir = pathlib.Path(workdir)
+  plot_dir = workdir / PLOTS_DIR
+  y, prob = arrays["test_label"], arrays["test_prob"]
+  figures = {
+      "ROC curve (test)": plots.plot_roc(
+          plot_dir / "roc.png", y, prob, "Phase 2 ROC (test)"),
+      "Precision–recall curve (test)": plots.plot_pr(
+          plot_dir / "pr.png", y, prob, "Phase 2 precision–recall (test)"),
+      "Predicted probability by original label (test)":
+          plots.plot_score_histograms(
+              plot_dir / "probability_by_label.png",
+              {k: arrays[f"test_prob_{k}"] for k in records.LABELS},
+              "Phase 2 P(match) by original label (test)", "P(match)"),
+      "Loss curves": plots.plot_loss_curves(
+          plot_dir / "loss.png", loss_curves, "Phase 2 weighted BCE"),
+  }
+  phase2 = summary(metrics, training)
+  columns = {"Phase 2": phase2} if phase1 is None else {
+      "Phase 1": phase1, "Phase 2": phase2}
+  threshold = metrics["threshold"]
+  notes = [
+      f"Phase 2 on the test split with the best checkpoint (epoch "
+      f"{training.get('best_epoch')}); F1 at the threshold "
+      f"{threshold['tuned']:.3f} tuned for F1 on the validation split "
+      f"(validation F1 {threshold['val_f1_at_tuned']:.3f}); AUC-ROC is "
+      "threshold-free.",
+      "Phase 1 column: cosine similarity on the validation split (§7.1)."
+      if phase1 is not None else
+      "Phase 1 evaluation was not found, so its column is left out.",
+  ]
+  report_path = report.write_report(
+      workdir / REPORT_NAME, "CACL evaluation report", columns,
+      sections=_details(metrics), plots={**figures, **(phase1_plots or {})},
+      notes=notes)
+  out = _jsonable({**metrics, "training": dict(training),
+                   "summary": phase2.to_dict(),
+                   "phase1_summary": phase1.to_dict() if phase1 else None,
+                   "plots": {k: str(v) for k, v in figures.items()},
+                   "report_path": str(report_path)})
+  tmp = workdir / (EVAL_NAME + ".tmp")
+  tmp.write_text(json.dumps(out, indent=2))
+  tmp.replace(workdir / EVAL_NAME)
+  return out

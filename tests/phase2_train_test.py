@@ -1,0 +1,200 @@
+"""Phase 2 end to end on synthetic data with a Phase-1 checkpoint; resume; errors."""
+
+import importlib.util
+import json
+import math
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+from sklearn import metrics
+
+import phase2_synthetic
+from cacl_jax.common import checkpoints as checkpoints_lib
+from cacl_jax.phase2 import pretrained, train
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _load_config(name, arg):
+  spec = importlib.util.spec_from_file_location(name, ROOT / "configs" /
+                                                f"{name}.py")
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)
+
+
+@pytest.fixture(scope="module")
+def data():
+  return phase2_synthetic.make_data()
+
+
+@pytest.fixture(scope="module")
+def phase1_dir(tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("phase1")
+  phase2_synthetic.write_phase1_checkpoint(workdir, epoch=3)
+  (workdir / "phase1_eval.json").write_text(json.dumps({
+      "auc_roc": 0.72, "f1": 0.482, "separation": 0.078, "pos_mean": 0.821,
+      "neg_mean": 0.743, "checkpoint": {"val_loss": 0.72, "epoch": 3}}))
+  return workdir
+
+
+def _config(phase1_dir, epochs=3):
+  config = _load_config("phase2", "smoke")
+  config.phase1_workdir = str(phase1_dir)
+  config.train.epochs = epochs
+  return config
+
+
+def _numpy_logits(frozen, params, data, split):
+  """Projection head and classifier re-implemented in numpy."""
+  p1 = {k: {n: np.asarray(v) for n, v in d.items()}
+        for k, d in frozen.params.items()}
+  x = data.emb_TxD.astype(np.float64)
+  h = np.maximum(x @ p1["hidden"]["kernel"] + p1["hidden"]["bias"], 0)
+  z = h @ p1["output"]["kernel"] + p1["output"]["bias"]
+  z /= np.linalg.norm(z, axis=1, keepdims=True)
+  p = {k: {n: np.asarray(v) for n, v in d.items()} for k, d in params.items()}
+  h = np.concatenate([z[split.resume_row_R[split.resume_N]],
+                      z[split.job_row_P[split.job_N]]], axis=1)
+  for layer in ("hidden_0", "hidden_1"):
+    h = np.maximum(h @ p[layer]["kernel"] + p[layer]["bias"], 0)
+  return (h @ p["output"]["kernel"] + p["output"]["bias"])[:, 0]
+
+
+def _weighted_bce(logits, labels, pos_weight=2.5):
+  prob = 1 / (1 + np.exp(-logits))
+  w = np.where(labels == 1, pos_weight, 1.0)
+  return np.mean(-w * (labels * np.log(prob) + (1 - labels) * np.log(1 - prob)))
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory, data, phase1_dir):
+  """An uninterrupted three-epoch run: (workdir, phase2_eval content)."""
+  workdir = tmp_path_factory.mktemp("phase2")
+  return workdir, train.run(_config(phase1_dir), workdir, data)
+
+
+def _best_params(workdir, config):
+  with checkpoints_lib.Checkpoints(workdir / train.CHECKPOINT_DIR,
+                                   metric="val_loss") as ckpt:
+    return ckpt.restore_best(train.create_state(config, 32))
+
+
+def _log(workdir):
+  records = [json.loads(l) for l in
+             (workdir / "metrics.jsonl").read_text().splitlines()]
+  return [{k: v for k, v in r.items() if k != "epoch/seconds"}
+          for r in records]
+
+
+def test_end_to_end_run(data, phase1_dir, full_run):
+  tmp_path, out = full_run
+  config = _config(phase1_dir)
+
+  saved = json.loads((tmp_path / "phase2_eval.json").read_text(),
+                     parse_constant=lambda c: pytest.fail(f"non-JSON {c}"))
+  assert saved["report_path"] == out["report_path"]
+  report = pathlib.Path(out["report_path"]).read_text()
+  assert "| Metric | Phase 1 | Phase 2 |" in report
+  assert "| AUC-ROC | 0.720 |" in report
+  assert "| Best Val Loss | 0.720 (ep 3) |" in report
+  for plot in out["plots"].values():
+    assert pathlib.Path(plot).stat().st_size > 1000
+  assert saved["training"]["phase1_checkpoint"]["epoch"] == 3
+
+  # The reported numbers, recomputed in numpy from the best checkpoint.
+  frozen = pretrained.load(config, data.emb_TxD.shape[1])
+  best_epoch, best = _best_params(tmp_path, config)
+  history = [json.loads(l) for l in
+             (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  val_losses = [r["epoch/val_loss"] for r in history if "epoch/val_loss" in r]
+  assert len(val_losses) == 3
+  assert best_epoch == 1 + int(np.argmin(val_losses))
+  assert out["training"]["best_epoch"] == best_epoch
+  val_logits = _numpy_logits(frozen, best.params, data, data.val)
+  assert out["training"]["best_val_loss"] == pytest.approx(
+      _weighted_bce(val_logits, data.val.label_N), rel=1e-4)
+  test_logits = _numpy_logits(frozen, best.params, data, data.test)
+  test_prob = 1 / (1 + np.exp(-test_logits))
+  assert out["test"]["at_tuned"]["auc_roc"] == pytest.approx(
+      metrics.roc_auc_score(data.test.label_N, test_prob), abs=1e-6)
+  accuracy = np.mean((test_prob >= 0.5) == data.test.label_N)
+  assert out["test"]["at_default"]["accuracy"] == pytest.approx(accuracy)
+  assert out["training"]["steps_per_epoch"] == math.ceil(240 / 32)
+
+
+def test_resume_after_interrupt_equals_uninterrupted(tmp_path, data,
+                                                     phase1_dir, full_run,
+                                                     monkeypatch):
+  config = _config(phase1_dir)
+  emb = pretrained.load(config, data.emb_TxD.shape[1]).project(data.emb_TxD)
+
+  class Interrupt(Exception):
+    pass
+
+  save = checkpoints_lib.Checkpoints.save
+
+  def save_then_stop(self, step, state, metrics):
+    save(self, step, state, metrics)
+    if step == 2:
+      raise Interrupt()
+
+  monkeypatch.setattr(checkpoints_lib.Checkpoints, "save", save_then_stop)
+  with pytest.raises(Interrupt):
+    train.train(config, tmp_path, data, emb)
+  assert len([r for r in _log(tmp_path) if "epoch/val_loss" in r]) == 2
+  monkeypatch.setattr(checkpoints_lib.Checkpoints, "save", save)
+  resumed = train.train(config, tmp_path, data, emb)
+
+  full_dir, full = full_run
+  assert _log(tmp_path) == _log(full_dir)  # nothing lost or logged twice
+  assert resumed["summary"]["best_epoch"] == full["training"]["best_epoch"]
+  _, full_best = _best_params(full_dir, config)
+  for a, b in zip(jax.tree_util.tree_leaves(full_best.params),
+                  jax.tree_util.tree_leaves(resumed["params"])):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_missing_phase1_checkpoint_is_a_clear_error(tmp_path):
+  config = _config(tmp_path / "no_such_run")
+  with pytest.raises(checkpoints_lib.CheckpointError,
+                     match="no Phase-1 checkpoints at .*no_such_run"):
+    train.train_and_evaluate(config, tmp_path / "phase2")
+
+
+def test_phase1_checkpoint_of_another_shape_is_a_clear_error(tmp_path, data,
+                                                             phase1_dir):
+  config = _config(phase1_dir)
+  config.phase1_model.hidden = 128
+  with pytest.raises(checkpoints_lib.CheckpointError,
+                     match="does not match.*phase1_model"):
+    train.run(config, tmp_path, data)
+
+
+def test_empty_phase1_workdir_is_a_clear_error(tmp_path, data):
+  (tmp_path / "p1" / "checkpoints").mkdir(parents=True)
+  with pytest.raises(checkpoints_lib.CheckpointError, match="no checkpoint"):
+    train.run(_config(tmp_path / "p1"), tmp_path / "p2", data)
+
+
+def test_quickstart_smoke_runs_both_phases(tmp_path):
+  """scripts/train.py with configs/default.py:smoke: Phase 1, then Phase 2."""
+  env = dict(os.environ, PYTHONPATH=str(ROOT), CACL_CACHE_DIR=str(
+      tmp_path / "cache"))
+  done = subprocess.run(
+      [sys.executable, str(ROOT / "scripts" / "train.py"),
+       "--config=configs/default.py:smoke", f"--workdir={tmp_path / 'run'}"],
+      cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+  assert done.returncode == 0, done.stderr[-3000:]
+  report = tmp_path / "run" / "phase2" / "report.md"
+  assert f"report: {report}" in done.stdout
+  saved = json.loads((tmp_path / "run" / "phase2" / "phase2_eval.json")
+                     .read_text())
+  assert saved["training"]["epochs"] == 2
+  assert saved["phase1_summary"]["auc_roc"] is not None
+  assert "| Metric | Phase 1 | Phase 2 |" in report.read_text()
