@@ -186,3 +186,10 @@ def test_pool_smaller_than_k():
   np.testing.assert_array_equal(mask.sum(axis=1), 4)
   for a in range(3):
     assert sorted(idx[a][mask[a]].tolist()) == [0, 1, 2, 3]
+
+
+def test_validation_ratios_fixed_at_curriculum_end_or_following_epoch():
+  epoch_ratios = ng.curriculum_ratios(3, 15, START, END)
+  np.testing.assert_allclose(ng.validation_ratios(epoch_ratios, END, True), END)
+  np.testing.assert_allclose(ng.validation_ratios(epoch_ratios, END, False),
+                             epoch_ratios)

@@ -52,6 +52,10 @@ def phase1_fields(vanilla: bool = False) -> ml_collections.ConfigDict:
   # (hard, medium, easy) shares at the first and at the last epoch.
   c.negatives.start_ratios = (0.2, 0.3, 0.5)
   c.negatives.end_ratios = (0.6, 0.3, 0.1)
+  # Validation negatives use the end ratios at every epoch, so validation
+  # losses stay comparable across epochs and the best checkpoint is not
+  # simply the epoch with the easiest negatives. False: the epoch's ratios.
+  c.negatives.fixed_validation_ratios = True
 
   c.weighting = ml_collections.ConfigDict()
   c.weighting.enabled = not vanilla

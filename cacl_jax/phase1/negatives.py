@@ -48,6 +48,16 @@ def curriculum_ratios(epoch: int, num_epochs: int, start_ratios,
   return ((1.0 - progress) * start + progress * end).astype(np.float32)
 
 
+def validation_ratios(epoch_ratios, end_ratios, fixed: bool) -> np.ndarray:
+  """Shares for validation negatives: the end of the curriculum when `fixed`.
+
+  With the epoch's own shares, validation negatives get harder every epoch
+  and the lowest validation loss falls on an early epoch whatever the model
+  learned; fixed shares keep the losses of all epochs comparable.
+  """
+  return np.asarray(end_ratios if fixed else epoch_ratios, np.float32)
+
+
 def distance_buckets(sim_BxP: jax.Array, hard_max_distance: float,
                      medium_max_distance: float) -> jax.Array:
   """HARD / MEDIUM / EASY per candidate from d = 1 − similarity (NaN → EASY)."""

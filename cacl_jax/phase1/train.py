@@ -159,8 +159,11 @@ def train_phase1(config: ml_collections.ConfigDict,
             order_key, train_split.num_pairs, t.batch_size, t.shuffle)
         state, step_metrics = run_epoch(state, train_split, idx_SxB, mask_SxB,
                                         ratios_3, step_key)
+        val_ratios_3 = negatives.validation_ratios(
+            ratios_3, config.negatives.end_ratios,
+            config.negatives.fixed_validation_ratios)
         val = jax.device_get(validation(state.params, val_split, val_idx_SxB,
-                                        val_mask_SxB, ratios_3, val_key))
+                                        val_mask_SxB, val_ratios_3, val_key))
         for i in range(steps_per_epoch):
           step = epoch * steps_per_epoch + i + 1
           if step % t.log_every == 0:
