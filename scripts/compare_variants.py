@@ -12,15 +12,11 @@ overrides apply to every run, e.g. --config.phase1.train.epochs=5; a quick
 check: --config=configs/default.py:smoke --seeds=0,1.
 """
 
-import pathlib
-
 from absl import app, flags, logging
-import ml_collections
 from ml_collections import config_flags
 
+from cacl_jax.common import phases
 from cacl_jax.evaluation import comparison
-from cacl_jax.phase1 import train as phase1_train
-from cacl_jax.phase2 import train as phase2_train
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", "configs/default.py", "End-to-end config (phase 'all').",
@@ -32,32 +28,16 @@ _WORKDIR = flags.DEFINE_string("workdir", "workdirs/compare",
                                "Output folder.")
 
 
-def _phase_config(config, phase: str, **extra) -> ml_collections.ConfigDict:
-  fields = config[phase].to_dict()
-  fields.update(phase=phase, seed=config.seed, data=config.data.to_dict(),
-                encoder=config.encoder.to_dict(), **extra)
-  return ml_collections.ConfigDict(fields)
-
-
-def run_end_to_end(config: ml_collections.ConfigDict,
-                   run_dir: pathlib.Path) -> dict:
-  """Phase 1 in `run_dir/phase1`, then Phase 2 on it in `run_dir/phase2`."""
-  phase1_dir = run_dir / "phase1"
-  phase1_train.train_and_evaluate(_phase_config(config, "phase1"), phase1_dir)
-  return phase2_train.train_and_evaluate(
-      _phase_config(config, "phase2", phase1_workdir=str(phase1_dir)),
-      run_dir / "phase2")
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  phases.quiet_library_logs()
   try:
     seeds = [int(s) for s in _SEEDS.value]
   except ValueError as e:
     raise app.UsageError(f"--seeds must be integers: {e}") from e
   result = comparison.compare(_CONFIG.value, seeds, _WORKDIR.value,
-                              run_end_to_end, _VARIANTS.value)
+                              phases.run_end_to_end, _VARIANTS.value)
   logging.info("comparison written to %s", result["json_path"])
   print(f"comparison: {result['markdown_path']}")
 

@@ -23,6 +23,7 @@ from ml_collections import config_flags
 from cacl_jax import pipeline
 from cacl_jax.common import phases
 from cacl_jax.phase1 import train as phase1_train
+from cacl_jax.phase2 import train as phase2_train
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Config file, e.g. configs/phase1.py or "
@@ -41,16 +42,12 @@ def enable_compilation_cache(config: ml_collections.ConfigDict) -> None:
                       str(pipeline.cache_root(config.data) / "jax"))
 
 
-def run_phase2(config: ml_collections.ConfigDict, workdir: pathlib.Path):
-  from cacl_jax.phase2 import train as phase2_train  # pylint: disable=g-import-not-at-top
-  return phase2_train.train_and_evaluate(config, workdir)
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   config = _CONFIG.value
   workdir = pathlib.Path(_WORKDIR.value or f"workdirs/{config.phase}")
+  phases.quiet_library_logs()
   logging.info("JAX backend %s, devices %s", jax.default_backend(),
                jax.devices())
   enable_compilation_cache(config)
@@ -58,14 +55,10 @@ def main(argv):
     result = phase1_train.train_and_evaluate(config, workdir)
     print(f"phase 1 AUC-ROC {result['auc_roc']:.4f}; {result['eval_path']}")
   elif config.phase == "phase2":
-    print(f"report: {run_phase2(config, workdir)['report_path']}")
+    result = phase2_train.train_and_evaluate(config, workdir)
+    print(f"report: {result['report_path']}")
   elif config.phase == "all":
-    phase1_dir, phase2_dir = workdir / "phase1", workdir / "phase2"
-    phase1_train.train_and_evaluate(phases.phase_config(config, "phase1"),
-                                    phase1_dir)
-    result = run_phase2(phases.phase_config(config, "phase2",
-                                            phase1_workdir=str(phase1_dir)),
-                        phase2_dir)
+    result = phases.run_end_to_end(config, workdir)
     print(f"report: {result['report_path']}")
   else:
     raise app.UsageError(f"config.phase must be phase1, phase2 or all, got "
