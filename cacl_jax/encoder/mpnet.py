@@ -1,0 +1,260 @@
+"""Frozen MPNet sentence encoder in flax linen (§5.2).
+
+Numerically the same network as transformers' torch `MPNetModel` followed by
+sentence-transformers' mean pooling and L2 normalisation:
+
+* embeddings: word + position embedding, LayerNorm (eps 1e-5). Position ids
+  are `cumsum(mask) * mask + pad_token_id`, as fairseq/MPNet number them;
+* one T5-style bidirectional relative-position bias ([buckets, heads]) computed
+  once per forward pass and shared by every layer;
+* post-LayerNorm transformer layers with exact (erf) GELU; the query, key and
+  value projections are fused into one [D, 3D] matmul, and the layers run
+  under `nn.scan` so XLA compiles one layer body instead of twelve.
+
+Inputs are right-padded batches: token ids and an attention mask (1 = text,
+0 = padding) of shape [B, T].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import pathlib
+from typing import Any, Mapping
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Params = Mapping[str, Any]
+
+# Added to the attention scores of padding keys. Finite, so an all-padding row
+# gets a uniform softmax instead of NaN; exp() of it underflows to exactly 0
+# next to any real score.
+_MASKED_SCORE = -1e30
+
+
+@dataclasses.dataclass(frozen=True)
+class MPNetConfig:
+  """Shape of an MPNet encoder; field names follow transformers' config.json."""
+  vocab_size: int = 30527
+  hidden_size: int = 768
+  num_hidden_layers: int = 12
+  num_attention_heads: int = 12
+  intermediate_size: int = 3072
+  max_position_embeddings: int = 514
+  relative_attention_num_buckets: int = 32
+  layer_norm_eps: float = 1e-5
+  pad_token_id: int = 1
+  hidden_act: str = "gelu"
+
+  def __post_init__(self):
+    if self.hidden_size % self.num_attention_heads:
+      raise ValueError(
+          f"hidden_size {self.hidden_size} is not a multiple of "
+          f"num_attention_heads {self.num_attention_heads}")
+    if self.hidden_act != "gelu":
+      raise ValueError(f"hidden_act {self.hidden_act!r} is not supported; "
+                       "MPNet uses exact 'gelu'")
+
+  @property
+  def head_dim(self) -> int:
+    return self.hidden_size // self.num_attention_heads
+
+  @property
+  def max_text_tokens(self) -> int:
+    """Longest text the position table can hold (positions start at pad+1)."""
+    return self.max_position_embeddings - self.pad_token_id - 1
+
+  @classmethod
+  def from_json(cls, path: str | os.PathLike) -> "MPNetConfig":
+    """Reads a transformers `config.json`, keeping the fields MPNet uses."""
+    path = pathlib.Path(path)
+    try:
+      raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+      raise ValueError(f"{path}: cannot read model config: {e}") from None
+    if raw.get("model_type", "mpnet") != "mpnet":
+      raise ValueError(f"{path}: field 'model_type' is "
+                       f"{raw['model_type']!r}, expected 'mpnet'")
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {k: v for k, v in raw.items() if k in names}
+    try:
+      return cls(**kwargs)
+    except (TypeError, ValueError) as e:
+      raise ValueError(f"{path}: {e}") from None
+
+
+def relative_position_buckets(seq_len: int, num_buckets: int = 32,
+                              max_distance: int = 128) -> np.ndarray:
+  """Bucket of key j relative to query i, int32 [seq_len, seq_len].
+
+  T5's bidirectional scheme as in `MPNetEncoder.relative_position_bucket`:
+  half the buckets per direction, exact buckets for small distances, then
+  logarithmic up to `max_distance`. Computed in float32 like torch so
+  truncation lands in the same bucket at every boundary.
+  """
+  pos = np.arange(seq_len)
+  n = pos[:, None] - pos[None, :]
+  half = num_buckets // 2
+  bucket = (n < 0).astype(np.int64) * half
+  n = np.abs(n)
+  max_exact = half // 2
+  ratio = np.maximum(n, 1).astype(np.float32) / np.float32(max_exact)
+  large = max_exact + (
+      np.log(ratio) / np.float32(math.log(max_distance / max_exact)) *
+      np.float32(half - max_exact)).astype(np.int64)
+  large = np.minimum(large, half - 1)
+  bucket += np.where(n < max_exact, n, large)
+  return bucket.astype(np.int32)
+
+
+class MPNetLayer(nn.Module):
+  """Post-LN transformer layer: fused-QKV attention, then a GELU MLP.
+
+  A `nn.scan` body: returns `(h, None)`.
+  """
+  config: MPNetConfig
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, h_BxTxD, rel_bias_HxTxT, mask_bias_BxT):
+    cfg = self.config
+    dense = lambda n, name: nn.Dense(n, dtype=self.dtype, name=name)
+    norm = lambda name: nn.LayerNorm(epsilon=cfg.layer_norm_eps,
+                                     dtype=self.dtype, name=name)
+    b, t, _ = h_BxTxD.shape
+    qkv = dense(3 * cfg.hidden_size, "qkv")(h_BxTxD)
+    qkv = qkv.reshape(b, t, 3, cfg.num_attention_heads, cfg.head_dim)
+    q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
+    q = q * jnp.asarray(1.0 / math.sqrt(cfg.head_dim), self.dtype)
+    scores = jnp.einsum("bqhd,bkhd->bhqk", q, k,
+                        preferred_element_type=jnp.float32)
+    scores = scores + rel_bias_HxTxT[None] + mask_bias_BxT[:, None, None]
+    probs = jax.nn.softmax(scores, axis=-1).astype(self.dtype)
+    ctx = jnp.einsum("bhqk,bkhd->bqhd", probs, v).reshape(b, t, -1)
+    h = norm("attention_norm")(dense(cfg.hidden_size, "attention_out")(ctx) +
+                               h_BxTxD)
+    mlp = nn.gelu(dense(cfg.intermediate_size, "intermediate")(h),
+                  approximate=False)
+    h = norm("output_norm")(dense(cfg.hidden_size, "output")(mlp) + h)
+    return h, None
+
+
+class MPNetModel(nn.Module):
+  """MPNet encoder; returns the last hidden state [B, T, D].
+
+  Attributes:
+    config: network shape.
+    dtype: compute dtype (float32, or bfloat16 on accelerators); parameters
+      stay float32 and softmax runs in float32.
+  """
+  config: MPNetConfig
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, input_ids_BxT, attention_mask_BxT):
+    cfg = self.config
+    mask_BxT = attention_mask_BxT.astype(jnp.int32)
+    position_ids_BxT = (jnp.cumsum(mask_BxT, axis=1) * mask_BxT +
+                        cfg.pad_token_id)
+    t = input_ids_BxT.shape[1]
+    word = nn.Embed(cfg.vocab_size, cfg.hidden_size, name="word_embeddings")
+    pos = nn.Embed(cfg.max_position_embeddings, cfg.hidden_size,
+                   name="position_embeddings")
+    h = nn.LayerNorm(epsilon=cfg.layer_norm_eps, dtype=self.dtype,
+                     name="embeddings_norm")(
+                         word(input_ids_BxT) + pos(position_ids_BxT))
+
+    rel_table = self.param("relative_attention_bias",
+                           nn.initializers.normal(0.02),
+                           (cfg.relative_attention_num_buckets,
+                            cfg.num_attention_heads))
+    buckets_TxT = relative_position_buckets(
+        t, cfg.relative_attention_num_buckets)
+    rel_bias_HxTxT = jnp.transpose(rel_table[buckets_TxT],
+                                   (2, 0, 1)).astype(jnp.float32)
+    mask_bias_BxT = jnp.where(mask_BxT > 0, 0.0, _MASKED_SCORE)
+    layers = nn.scan(MPNetLayer, variable_axes={"params": 0},
+                     split_rngs={"params": True},
+                     in_axes=(nn.broadcast, nn.broadcast),
+                     length=cfg.num_hidden_layers)
+    h, _ = layers(cfg, self.dtype, name="layers")(h, rel_bias_HxTxT,
+                                                  mask_bias_BxT)
+    return h
+
+
+def masked_mean_l2(hidden_BxTxD, attention_mask_BxT):
+  """Mean over each row's unmasked tokens, then L2 normalised: [B, D] f32.
+
+  sentence-transformers' mean pooling followed by its Normalize module.
+  """
+  mask_BxT = attention_mask_BxT.astype(jnp.float32)
+  summed = jnp.einsum("bt,btd->bd", mask_BxT, hidden_BxTxD.astype(jnp.float32))
+  mean = summed / jnp.maximum(mask_BxT.sum(-1, keepdims=True), 1.0)
+  norm = jnp.sqrt(jnp.sum(mean * mean, axis=-1, keepdims=True))
+  return mean / jnp.maximum(norm, 1e-12)
+
+
+def params_from_state_dict(state: Mapping[str, np.ndarray],
+                           config: MPNetConfig, source: str = "<state>"
+                           ) -> dict:
+  """Maps a torch `MPNetModel` state dict (numpy arrays) to flax params.
+
+  Accepts keys with or without the `mpnet.` prefix. The pooler is not
+  used by sentence embeddings and is ignored. Missing or mis-shaped tensors
+  raise ValueError naming `source` and the key.
+  """
+  prefix = "mpnet." if any(k.startswith("mpnet.") for k in state) else ""
+
+  def get(key: str, shape: tuple[int, ...]) -> np.ndarray:
+    full = prefix + key
+    if full not in state:
+      raise ValueError(f"{source}: tensor '{full}' is missing")
+    value = np.asarray(state[full], dtype=np.float32)
+    if value.shape != shape:
+      raise ValueError(f"{source}: tensor '{full}' has shape {value.shape}, "
+                       f"expected {shape}")
+    return value
+
+  d, f = config.hidden_size, config.intermediate_size
+
+  def dense(key: str, n_in: int, n_out: int) -> dict:
+    return {"kernel": get(f"{key}.weight", (n_out, n_in)).T,
+            "bias": get(f"{key}.bias", (n_out,))}
+
+  def norm(key: str) -> dict:
+    return {"scale": get(f"{key}.weight", (d,)), "bias": get(f"{key}.bias",
+                                                             (d,))}
+
+  params = {
+      "word_embeddings": {"embedding": get(
+          "embeddings.word_embeddings.weight", (config.vocab_size, d))},
+      "position_embeddings": {"embedding": get(
+          "embeddings.position_embeddings.weight",
+          (config.max_position_embeddings, d))},
+      "embeddings_norm": norm("embeddings.LayerNorm"),
+      "relative_attention_bias": get(
+          "encoder.relative_attention_bias.weight",
+          (config.relative_attention_num_buckets,
+           config.num_attention_heads)),
+  }
+  layers = []
+  for i in range(config.num_hidden_layers):
+    layer = f"encoder.layer.{i}"
+    q, k, v = (dense(f"{layer}.attention.attn.{n}", d, d) for n in "qkv")
+    layers.append({
+        "qkv": {"kernel": np.concatenate(
+                    [q["kernel"], k["kernel"], v["kernel"]], axis=1),
+                "bias": np.concatenate([q["bias"], k["bias"], v["bias"]])},
+        "attention_out": dense(f"{layer}.attention.attn.o", d, d),
+        "attention_norm": norm(f"{layer}.attention.LayerNorm"),
+        "intermediate": dense(f"{layer}.intermediate.dense", d, f),
+        "output": dense(f"{layer}.output.dense", f, d),
+        "output_norm": norm(f"{layer}.output.LayerNorm"),
+    })
+  params["layers"] = jax.tree.map(lambda *xs: np.stack(xs), *layers)
+  return params
