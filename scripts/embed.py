@@ -60,9 +60,10 @@ def main(argv):
   cache.get(list(texts), progress=True)
   seconds = time.perf_counter() - start
   stats = cache.stats
-  rate = stats["encoded"] / seconds if stats["encoded"] else float("nan")
+  rate = (f"{stats['encoded'] / seconds:.2f} texts/s incl. compilation"
+          if stats["encoded"] else "nothing to encode")
   print(f"hits {stats['hits']}, encoded {stats['encoded']} in {seconds:.1f} s "
-        f"({rate:.2f} texts/s incl. compilation); cache size {stats['size']}")
+        f"({rate}); cache size {stats['size']}")
 
 
 if __name__ == "__main__":

@@ -65,7 +65,8 @@ def test_identity_separates_caches(tmp_path):
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "drop_index_field",
                                     "bad_json", "delete_shard",
-                                    "delete_index", "wrong_dim"])
+                                    "delete_index", "wrong_dim",
+                                    "shards_not_list"])
 def test_damage_is_detected_and_rebuilt(tmp_path, damage):
   cache = embedding_cache.EmbeddingCache(tmp_path, FakeEncoder())
   cache.get(["a", "b"])
@@ -90,6 +91,9 @@ def test_damage_is_detected_and_rebuilt(tmp_path, damage):
     index_path.unlink()
   elif damage == "wrong_dim":
     index["dim"] = 9
+    index_path.write_text(json.dumps(index))
+  elif damage == "shards_not_list":
+    index["shards"] = 3
     index_path.write_text(json.dumps(index))
   enc = FakeEncoder()
   with pytest.warns(embedding_cache.CacheCorruptionWarning, match="rebuild"):

@@ -146,6 +146,8 @@ class EmbeddingCache:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError,
             TypeError) as e:
       raise _Damaged(f"{index_path}: unreadable index: {e!r}") from None
+    if not isinstance(shards, list) or not isinstance(keys, list):
+      raise _Damaged(f"{index_path}: fields 'shards' and 'keys' must be lists")
     if version != FORMAT_VERSION or identity != self.identity or \
         dim != self.dim:
       raise _Damaged(f"{index_path}: written for format {version!r}, "
