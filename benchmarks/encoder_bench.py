@@ -4,8 +4,9 @@ Both encode the same serialized texts with the same all-mpnet-base-v2
 weights, in one process, runs interleaved (ours, torch, ours, torch, …) so
 that both see the same machine load. Reports texts/s of each (median over
 `--runs`), the ratio ours / torch (median of the per-run ratios), our first
-call (which includes jit compilation), the agreement of the two embeddings
-and the peak resident memory.
+call (which includes jit compilation), the agreement of the two embeddings,
+the peak resident memory, and how many token slots each spends per real token
+(our packs vs sentence-transformers' character-sorted padded batches).
 
 Texts (`--source`):
   generator: unique resume and job texts of the demo pair generator
@@ -14,7 +15,8 @@ Texts (`--source`):
     ~100-450 tokens (mean ~225), to compare with longer texts.
 
   python benchmarks/encoder_bench.py [--source=generator] [--num_texts=512] \
-      [--runs=3] [--batch_size=32] [--model=DIR_OR_HUB_ID]
+      [--runs=3] [--batch_size=32] [--batch_tokens=2048] \
+      [--model=DIR_OR_HUB_ID]
 """
 
 import resource
@@ -33,8 +35,10 @@ _SOURCE = flags.DEFINE_enum("source", "generator", ["generator", "template"],
                             "Where the serialized texts come from.")
 _NUM_TEXTS = flags.DEFINE_integer("num_texts", 512, "Texts to encode.")
 _RUNS = flags.DEFINE_integer("runs", 3, "Timed runs of each encoder.")
-_BATCH = flags.DEFINE_integer("batch_size", 32,
-                              "Our rows per batch / torch texts per batch.")
+_BATCH = flags.DEFINE_integer(
+    "batch_size", 32, "sentence-transformers' texts per batch (its default).")
+_BATCH_TOKENS = flags.DEFINE_integer("batch_tokens", 2048,
+                                     "Our token slots per forward pass.")
 _MODEL = flags.DEFINE_string("model", None,
                              "Model folder or hub id (default: resolver).")
 
@@ -78,6 +82,35 @@ def template_texts(n: int) -> list[str]:
   return texts
 
 
+def gemm_rates(m: int = 2048, k: int = 768, n: int = 3072, reps: int = 20
+               ) -> tuple[float, float]:
+  """Median GFLOP/s of one fp32 [m, k] x [k, n] matmul: (XLA, torch).
+
+  The shape of the MLP's first dense layer on a 2048-token pack, jitted with
+  the encoder's compile options; the two are timed alternately.
+  """
+  import jax  # pylint: disable=g-import-not-at-top
+  import torch  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  a = rng.standard_normal((m, k), np.float32)
+  b = rng.standard_normal((k, n), np.float32)
+  matmul = jax.jit(lambda x, y: x @ y,
+                   compiler_options=encode.cpu_compiler_options())
+  ja, jb = jax.device_put(a), jax.device_put(b)
+  ta, tb, out = torch.from_numpy(a), torch.from_numpy(b), torch.empty(m, n)
+  runs = {"xla": lambda: matmul(ja, jb).block_until_ready(),
+          "torch": lambda: torch.matmul(ta, tb, out=out)}
+  seconds = {name: [] for name in runs}
+  for _ in range(reps + 1):
+    for name, run in runs.items():
+      start = time.perf_counter()
+      run()
+      seconds[name].append(time.perf_counter() - start)
+  flops = 2 * m * k * n
+  return tuple(flops / statistics.median(seconds[name][1:]) / 1e9
+               for name in runs)
+
+
 def main(argv):
   del argv
   import torch  # pylint: disable=g-import-not-at-top
@@ -86,13 +119,23 @@ def main(argv):
   model_dir = weights.resolve_model_dir(_MODEL.value, download=False)
   make = generator_texts if _SOURCE.value == "generator" else template_texts
   texts = make(_NUM_TEXTS.value)
-  ours = encode.TextEncoder.from_pretrained(model_dir,
-                                            batch_size=_BATCH.value)
+  ours = encode.TextEncoder.from_pretrained(
+      model_dir, batch_tokens=_BATCH_TOKENS.value)
   lengths = [len(x) for x in tokenizer_lib.token_ids(ours.tokenizer, texts)]
   print(f"texts: {len(texts)} from {_SOURCE.value}; tokens mean "
         f"{np.mean(lengths):.0f}, min {min(lengths)}, max {max(lengths)}, "
         f"at the {ours.max_len} limit: "
         f"{sum(n >= ours.max_len for n in lengths)}")
+  plan = encode.plan_packs(lengths, ours.batch_tokens, ours.batch_size)
+  by_chars = np.argsort([-len(t) for t in texts], kind="stable")
+  torch_slots = sum(
+      len(chunk) * max(lengths[i] for i in chunk)
+      for chunk in np.array_split(
+          by_chars, list(range(_BATCH.value, len(texts), _BATCH.value))))
+  print(f"token slots per real token: ours "
+        f"{sum(g.tokens for g in plan) / sum(lengths):.3f} in {len(plan)} "
+        f"packs of {len({(g.tokens, g.rows, g.length) for g in plan})} "
+        f"shapes; sentence-transformers {torch_slots / sum(lengths):.3f}")
   torch_model = sentence_transformers.SentenceTransformer(
       str(model_dir), device="cpu")
   print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
@@ -102,7 +145,8 @@ def main(argv):
   emb_ours = ours.encode(texts)
   print(f"ours first call (incl. jit compile): "
         f"{time.perf_counter() - start:.1f} s")
-  torch_model.encode(texts[:_BATCH.value], batch_size=_BATCH.value)
+  torch_model.encode(texts[:_BATCH.value], batch_size=_BATCH.value,
+                     show_progress_bar=False)
 
   rates_ours, rates_torch = [], []
   for run in range(_RUNS.value):
@@ -111,7 +155,8 @@ def main(argv):
     rates_ours.append(len(texts) / (time.perf_counter() - start))
     start = time.perf_counter()
     emb_torch = torch_model.encode(texts, batch_size=_BATCH.value,
-                                   convert_to_numpy=True)
+                                   convert_to_numpy=True,
+                                   show_progress_bar=False)
     rates_torch.append(len(texts) / (time.perf_counter() - start))
     print(f"run {run}: ours {rates_ours[-1]:.2f} texts/s, torch "
           f"{rates_torch[-1]:.2f} texts/s", flush=True)
@@ -127,6 +172,9 @@ def main(argv):
   print(f"ratio ours/torch: {ratio:.2f} (median of per-run ratios)")
   print(f"agreement: max |diff| {diff:.2e}, min cosine {cos:.7f}")
   print(f"peak RSS: {peak_mib:.0f} MiB (both models loaded)")
+  xla, mkl = gemm_rates()
+  print(f"one [2048,768]x[768,3072] fp32 matmul: XLA {xla:.0f} GFLOP/s, "
+        f"torch (MKL) {mkl:.0f} GFLOP/s, ratio {xla / mkl:.2f}")
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ def make_encoder(encoder: ml_collections.ConfigDict) -> encode.TextEncoder:
     return encode.TextEncoder.random(dtype=dtype)
   model_dir = weights.resolve_model_dir(encoder.model)
   return encode.TextEncoder.from_pretrained(
-      model_dir, dtype=dtype, batch_size=encoder.batch_size)
+      model_dir, dtype=dtype, batch_tokens=encoder.batch_tokens)
 
 
 def _file_sha256(path: pathlib.Path) -> str:

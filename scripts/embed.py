@@ -5,7 +5,7 @@ the texts the cache does not hold yet (§5.4), with a progress bar; later
 phases and runs then find them there.
 
   python scripts/embed.py --data=FILE [--model=DIR_OR_HUB_ID] \
-      [--cache_dir=DIR] [--batch_size=32] [--dtype=float32]
+      [--cache_dir=DIR] [--batch_tokens=2048] [--dtype=float32]
 
 `--model=random` uses the tiny random encoder (no weights; smoke runs).
 """
@@ -31,8 +31,9 @@ _MODEL = flags.DEFINE_string(
 _CACHE_DIR = flags.DEFINE_string(
     "cache_dir", None, "Embedding cache folder (default: "
     "$CACL_CACHE_DIR/embeddings, else ~/.cache/cacl_jax/embeddings).")
-_BATCH = flags.DEFINE_integer("batch_size", 32,
-                              "Packed rows of max_len tokens per forward.")
+_BATCH_TOKENS = flags.DEFINE_integer(
+    "batch_tokens", 2048, "Token slots per forward pass: texts are packed "
+    "back to back (raise to ~32768 on a GPU).")
 _DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"],
                            "Compute dtype (bfloat16 for GPU/TPU).")
 
@@ -47,11 +48,12 @@ def main(argv):
     pairs += 1
   dtype = jnp.dtype(_DTYPE.value)
   if _MODEL.value == "random":
-    encoder = encode.TextEncoder.random(dtype=dtype, batch_size=_BATCH.value)
+    encoder = encode.TextEncoder.random(dtype=dtype,
+                                        batch_tokens=_BATCH_TOKENS.value)
   else:
     encoder = encode.TextEncoder.from_pretrained(
         weights.resolve_model_dir(_MODEL.value), dtype=dtype,
-        batch_size=_BATCH.value)
+        batch_tokens=_BATCH_TOKENS.value)
   cache_dir = _CACHE_DIR.value or embedding_cache.default_cache_dir()
   cache = embedding_cache.EmbeddingCache(cache_dir, encoder)
   print(f"{_DATA.value}: {pairs} pairs, {len(texts)} unique texts; "

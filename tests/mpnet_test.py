@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from cacl_jax.encoder import encode
 from cacl_jax.encoder import mpnet
 
 GOLDEN = pathlib.Path(__file__).parent / "golden" / "mpnet_tiny.npz"
@@ -64,6 +65,28 @@ def test_padding_does_not_change_embeddings(golden):
                              padded["attention_mask"])
   np.testing.assert_allclose(np.asarray(emb), data["sentence_embedding"],
                              atol=1e-5, rtol=0)
+
+
+def test_packed_tokens_match_torch(golden):
+  """Texts packed back to back (in reverse order) give torch's outputs."""
+  data, config, params = golden
+  mask = data["attention_mask"].astype(bool)
+  ids = [row[m] for row, m in zip(data["input_ids"], mask)]
+  order = np.arange(len(ids))[::-1]
+  tokens = sum(len(x) for x in ids) + 5
+  input_ids, packing = encode.pack_inputs(
+      ids, order, tokens, rows=len(ids) + 1, length=mask.shape[1] + 3,
+      pad_id=config.pad_token_id)
+  hidden = mpnet.MPNetModel(config).apply({"params": params}, input_ids,
+                                          packing=packing)
+  assert hidden.shape == (tokens, config.hidden_size)
+  emb = np.asarray(mpnet.packed_mean_l2(hidden, packing))
+  np.testing.assert_allclose(emb[:len(ids)], data["sentence_embedding"][order],
+                             atol=1e-5, rtol=0)
+  for r, i in enumerate(order):
+    got = np.asarray(hidden)[packing.token_BxT[r, :len(ids[i])]]
+    np.testing.assert_allclose(got, data["last_hidden_state"][i][mask[i]],
+                               atol=1e-5, rtol=0)
 
 
 def test_relative_position_buckets_match_torch(golden):

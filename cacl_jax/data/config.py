@@ -27,6 +27,7 @@ def encoder_fields() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   # Local sentence-transformers folder, a hub id, or "random-tiny" (tests).
   c.model = DEFAULT_ENCODER
-  c.batch_size = 32
+  # Token slots per forward pass (packed texts); raise on GPU/TPU.
+  c.batch_tokens = 2048
   c.dtype = "float32"
   return c
