@@ -8,12 +8,17 @@ phases and runs then find them there.
       [--cache_dir=DIR] [--batch_tokens=2048] [--dtype=float32]
 
 `--model=random` uses the tiny random encoder (no weights; smoke runs).
+Compiled XLA programs are kept in `jax/` beside the embedding cache folder
+($JAX_COMPILATION_CACHE_DIR wins), so a later run skips compilation.
 """
 
+import os
+import pathlib
 import time
 
 from absl import app
 from absl import flags
+import jax
 import jax.numpy as jnp
 
 from cacl_jax.data import jsonl_io
@@ -39,7 +44,13 @@ _DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"],
 
 
 def main(argv):
-  del argv
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  cache_dir = pathlib.Path(_CACHE_DIR.value or
+                           embedding_cache.default_cache_dir()).expanduser()
+  if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    jax.config.update("jax_compilation_cache_dir",
+                      str(cache_dir.parent / "jax"))
   texts: dict[str, None] = {}
   pairs = 0
   for pair in jsonl_io.iter_pairs(_DATA.value):
@@ -54,7 +65,6 @@ def main(argv):
     encoder = encode.TextEncoder.from_pretrained(
         weights.resolve_model_dir(_MODEL.value), dtype=dtype,
         batch_tokens=_BATCH_TOKENS.value)
-  cache_dir = _CACHE_DIR.value or embedding_cache.default_cache_dir()
   cache = embedding_cache.EmbeddingCache(cache_dir, encoder)
   print(f"{_DATA.value}: {pairs} pairs, {len(texts)} unique texts; "
         f"encoder {encoder.identity}; cache {cache.folder} holds {len(cache)}")
