@@ -19,6 +19,7 @@ import pathlib
 from typing import Sequence
 
 from absl import logging
+import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -38,6 +39,13 @@ def cache_root(data: ml_collections.ConfigDict) -> pathlib.Path:
   root = (data.cache_dir or os.environ.get("CACL_CACHE_DIR")
           or pathlib.Path.home() / ".cache" / "cacl_jax")
   return pathlib.Path(root).expanduser()
+
+
+def enable_compilation_cache(root: pathlib.Path) -> None:
+  """Keeps compiled XLA programs in `root/jax`, so that a rerun or a resumed
+  run skips most compilation ($JAX_COMPILATION_CACHE_DIR wins)."""
+  if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+    jax.config.update("jax_compilation_cache_dir", str(root / "jax"))
 
 
 def make_encoder(encoder: ml_collections.ConfigDict) -> encode.TextEncoder:

@@ -12,15 +12,14 @@ Compiled XLA programs are kept in `jax/` beside the embedding cache folder
 ($JAX_COMPILATION_CACHE_DIR wins), so a later run skips compilation.
 """
 
-import os
 import pathlib
 import time
 
 from absl import app
 from absl import flags
-import jax
 import jax.numpy as jnp
 
+from cacl_jax import pipeline
 from cacl_jax.data import jsonl_io
 from cacl_jax.data import serialize
 from cacl_jax.encoder import embedding_cache
@@ -48,9 +47,7 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   cache_dir = pathlib.Path(_CACHE_DIR.value or
                            embedding_cache.default_cache_dir()).expanduser()
-  if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
-    jax.config.update("jax_compilation_cache_dir",
-                      str(cache_dir.parent / "jax"))
+  pipeline.enable_compilation_cache(cache_dir.parent)
   texts: dict[str, None] = {}
   pairs = 0
   for pair in jsonl_io.iter_pairs(_DATA.value):

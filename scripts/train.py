@@ -12,11 +12,9 @@ continues from its latest checkpoint when started again with the same
 workdir. Compiled programs are cached under the data cache folder.
 """
 
-import os
 import pathlib
 
 import jax
-import ml_collections
 from absl import app, flags, logging
 from ml_collections import config_flags
 
@@ -34,14 +32,6 @@ _WORKDIR = flags.DEFINE_string(
 flags.mark_flags_as_required(["config"])
 
 
-def enable_compilation_cache(config: ml_collections.ConfigDict) -> None:
-  """Keeps compiled XLA programs next to the data cache, so that a rerun or a
-  resumed run skips most compilation ($JAX_COMPILATION_CACHE_DIR wins)."""
-  if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
-    jax.config.update("jax_compilation_cache_dir",
-                      str(pipeline.cache_root(config.data) / "jax"))
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -50,7 +40,7 @@ def main(argv):
   phases.quiet_library_logs()
   logging.info("JAX backend %s, devices %s", jax.default_backend(),
                jax.devices())
-  enable_compilation_cache(config)
+  pipeline.enable_compilation_cache(pipeline.cache_root(config.data))
   if config.phase == "phase1":
     result = phase1_train.train_and_evaluate(config, workdir)
     print(f"phase 1 AUC-ROC {result['auc_roc']:.4f}; {result['eval_path']}")

@@ -113,13 +113,12 @@ def plan_packs(lengths: Sequence[int], batch_tokens: int, batch_size: int,
     group += [np.zeros(0, np.int64)] * (devices - len(group))
     most = max(int(lengths[p].sum()) for p in group)
     longest = max(int(lengths[p].max()) for p in group if len(p))
-    tokens = (batch_tokens if longest <= batch_tokens else
-              _round_up(longest, LENGTH_BUCKET))
+    length = _round_up(longest, LENGTH_BUCKET)
+    tokens = batch_tokens if longest <= batch_tokens else length
     if 2 * most <= tokens:
       tokens = min(tokens, max(1 << (most - 1).bit_length(), LENGTH_BUCKET))
     rows = _round_up(max(len(p) for p in group), ROW_MULTIPLE)
-    groups.append(PackGroup(tuple(group), tokens, rows,
-                            _round_up(longest, LENGTH_BUCKET)))
+    groups.append(PackGroup(tuple(group), tokens, rows, length))
   return groups
 
 
