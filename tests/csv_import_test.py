@@ -4,6 +4,7 @@ import csv
 
 import pytest
 
+from cacl_jax.common import textfile
 from cacl_jax.data import csv_import, records
 
 
@@ -60,3 +61,36 @@ def test_missing_column_and_empty_text(tmp_path):
   with pytest.raises(records.RecordError) as e:
     csv_import.read_fit_csv(path)
   assert (e.value.line, e.value.field) == (3, "resume_text")
+
+
+def test_row_with_more_fields_than_the_header_is_rejected(tmp_path):
+  path = _write(tmp_path / "extra.csv", [("a\nb", "job", "Good Fit"),
+                                         ("c", "job", "No Fit", "extra")])
+  with pytest.raises(records.RecordError) as e:
+    csv_import.read_fit_csv(path)
+  assert (e.value.line, e.value.field) == (4, None)
+  assert str(e.value) == (f"{path}:4: row has 4 fields but the header has 3; "
+                          "quote fields that contain commas")
+
+
+def test_latin1_text_names_line_and_column(tmp_path):
+  path = tmp_path / "latin1.csv"
+  path.write_bytes("resume_text,job_description_text,label\n"
+                   "Nurse,Ward nurse,Good Fit\n"
+                   "Cook,Chef de cuisine (m/f) à Paris,No Fit\n"
+                   .encode("latin-1"))
+  with pytest.raises(textfile.TextDecodeError) as e:
+    csv_import.read_fit_csv(path)
+  assert (e.value.line, e.value.column) == (3, 28)
+  assert str(e.value).startswith(f"{path}:3: column 28: not valid UTF-8")
+
+
+def test_byte_order_mark_and_crlf_multiline_rows_keep_line_numbers(tmp_path):
+  # csv.writer ends rows with CRLF; the quoted resume spans lines 2-3.
+  path = _write(tmp_path / "bom.csv", [("a\r\nb", "job", "Good Fit"),
+                                       ("c", "job", "Maybe")])
+  path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+  pairs = csv_import.iter_fit_csv(path)
+  assert next(pairs).resume.experience[0].description == "a\r\nb"
+  with pytest.raises(records.RecordError, match=f"{path}:4: field 'label'"):
+    next(pairs)

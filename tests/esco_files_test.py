@@ -1,9 +1,12 @@
 """Tests for finding and reading ESCO CSV files by stem."""
 
+import hashlib
+import itertools
 import pathlib
 
 import pytest
 
+from cacl_jax.common import textfile
 from cacl_jax.ontology import esco_files as ef
 
 
@@ -84,6 +87,34 @@ def test_read_table_handles_byte_order_mark(tmp_path):
   path = tmp_path / "skills_en.csv"
   path.write_text("\ufeffconceptUri,preferredLabel\nu1,a\n", encoding="utf-8")
   assert [r["conceptUri"] for _, r in ef.read_table(path, ef.SKILLS)] == ["u1"]
+
+
+def test_read_table_counts_crlf_lines(tmp_path):
+  path = tmp_path / "skills_en.csv"
+  path.write_bytes(b'conceptUri,preferredLabel\r\nu1,"multi\r\nline"\r\n'
+                   b"u2,b\r\n,c\r\n")
+  rows = ef.read_table(path, ef.SKILLS)
+  assert [line for line, _ in itertools.islice(rows, 2)] == [2, 4]
+  with pytest.raises(ef.EscoFileError, match=f"{path}:5: column 'conceptUri'"):
+    for line, row in rows:
+      ef.require_value(row, "conceptUri", path, line)
+
+
+def test_read_table_names_line_and_column_of_latin1_bytes(tmp_path):
+  path = tmp_path / "skills_en.csv"
+  path.write_bytes("\ufeffconceptUri,preferredLabel\nu1,a\n".encode()
+                   + "u2,cuisson à la vapeur\n".encode("latin-1"))
+  with pytest.raises(textfile.TextDecodeError) as e:
+    list(ef.read_table(path, ef.SKILLS))
+  assert (e.value.line, e.value.column) == (3, 12)
+  assert str(e.value).startswith(f"{path}:3: column 12: not valid UTF-8 "
+                                 "(byte 0xe0: invalid continuation byte)")
+
+
+def test_file_sha256_hashes_the_bytes(tmp_path):
+  path = tmp_path / "skills_en.csv"
+  path.write_bytes(b"a,b\r\n1,2\r\n")
+  assert ef.file_sha256(path) == hashlib.sha256(b"a,b\r\n1,2\r\n").hexdigest()
 
 
 def test_missing_required_column_names_file_and_column(tmp_path):

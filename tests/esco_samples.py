@@ -59,9 +59,13 @@ def _write(path: pathlib.Path, header: list[str], rows: list[list[str]]):
 
 
 def write_mini_esco(folder: pathlib.Path,
-                    relations_file: str = "occupationSkillRelations.csv"
+                    relations_file: str = "occupationSkillRelations.csv",
+                    relation_rows: list[list[str]] | None = None
                     ) -> pathlib.Path:
-  """Writes the sample folder in the official layout; returns `folder`."""
+  """Writes the sample folder in the official layout; returns `folder`.
+
+  `relation_rows` replaces `RELATION_ROWS` in the relations file.
+  """
   folder.mkdir(parents=True, exist_ok=True)
   _write(folder / "skills_en.csv",
          ["conceptType", "conceptUri", "skillType", "reuseLevel",
@@ -86,5 +90,5 @@ def write_mini_esco(folder: pathlib.Path,
           [G0, "digital skills", ISCED, "ICT"] + [""] * 5])
   _write(folder / relations_file,
          ["occupationUri", "relationType", "skillType", "skillUri"],
-         RELATION_ROWS)
+         RELATION_ROWS if relation_rows is None else relation_rows)
   return folder

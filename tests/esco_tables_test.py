@@ -5,6 +5,7 @@ import shutil
 
 import pytest
 
+from cacl_jax.common import textfile
 from cacl_jax.data import builtin
 from cacl_jax.data import esco_tables
 from cacl_jax.ontology import esco_files
@@ -143,6 +144,37 @@ def test_row_longer_than_header_is_located(tiny):
   _expect_error(tiny, "ISCOGroups_en.csv", ["conceptUri", "code", "preferredLabel"],
                 [[f"{BASE}/isco/C2512", "2512", "Software developers", "extra"]],
                 line=2, column=None, message="1 more fields than the header")
+
+
+@pytest.mark.parametrize("name, what", [("skills_en.csv", "skill"),
+                                        ("occupations_en.csv", "occupation")])
+def test_header_only_table_is_named(tiny, name, what):
+  path = tiny / name
+  path.write_text(path.read_text(encoding="utf-8").splitlines()[0] + "\n",
+                  encoding="utf-8")
+  with pytest.raises(esco_files.EscoFileError) as info:
+    esco_tables.load_tables(tiny)
+  assert str(info.value) == f"{path}: has no {what} rows (only a header)"
+
+
+def test_isco_groups_file_is_optional(tiny):
+  (tiny / "ISCOGroups_en.csv").unlink()
+  _write(tiny / "occupations_en.csv",
+         ["conceptUri", "iscoGroup", "preferredLabel"],
+         [[OCC_A, "2512", "software developer"], [OCC_B, "9999", "cook"]])
+  tables = esco_tables.load_tables(tiny)
+  assert tables.isco_groups == {}
+  assert [o.isco_group for o in tables.occupations.values()] == ["2512",
+                                                                 "9999"]
+
+
+def test_latin1_bytes_are_located(tiny):
+  path = tiny / "skills_en.csv"
+  path.write_bytes(path.read_bytes().replace(b"cook food", b"cr\xe8me"))
+  with pytest.raises(textfile.TextDecodeError) as info:
+    esco_tables.load_tables(tiny)
+  assert (info.value.path, info.value.line, info.value.column) == (
+      str(path), 3, len(f"{SKILL_2},skill/competence,cr") + 1)
 
 
 def test_reads_the_builtin_ontology():

@@ -4,6 +4,7 @@ import collections
 import hashlib
 import itertools
 import json
+import shutil
 import statistics
 
 import numpy as np
@@ -179,6 +180,16 @@ def test_ontology_without_usable_occupations_is_rejected(tables):
       isco_groups=tables.isco_groups, skipped_relations=0)
   with pytest.raises(ValueError, match="no occupation has 4 or more"):
     generator.generate_pairs(empty, 10)
+
+
+def test_works_without_the_optional_esco_files(tmp_path, pairs):
+  # ISCO group labels are never used: grouping needs only iscoGroup codes.
+  for path in builtin.builtin_esco_dir().glob("*.csv"):
+    if not path.name.startswith(("ISCOGroups", "skillsHierarchy")):
+      shutil.copy(path, tmp_path / path.name)
+  tables = esco_tables.load_tables(tmp_path)
+  assert tables.isco_groups == {}
+  assert list(generator.generate_pairs(tables, 300, seed=0)) == pairs[:300]
 
 
 def test_works_on_real_esco(esco_root):

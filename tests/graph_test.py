@@ -1,6 +1,7 @@
 """Tests for the §4.2 ESCO graph."""
 
 import collections
+import logging
 
 import networkx as nx
 import numpy as np
@@ -40,6 +41,41 @@ def test_sample_nodes_edges_and_types(tmp_path):
   assert g.number_of_edges(es.DEV, es.JAVA) == 2
   assert g.has_edge(es.DEV, f"{es.ESCO}/isco/C2512")
   assert g.has_edge(es.G0, es.ISCED) and not g.has_edge(es.ISCED, es.G0)
+
+
+def _implicit_warnings(caplog):
+  return [r.getMessage() for r in caplog.records
+          if r.name == "absl" and "implicit" in r.getMessage()]
+
+
+def test_relation_rows_naming_absent_nodes_are_logged(tmp_path, caplog):
+  unknown_a, unknown_b = f"{es.ESCO}/skill/unknown-a", f"{es.ESCO}/skill/b"
+  rows = es.RELATION_ROWS + [[es.DEV, "optional", "", unknown_a],
+                             [es.DS, "optional", "", unknown_b],
+                             [es.COOK, "optional", "", unknown_a]]
+  folder = es.write_mini_esco(tmp_path, relation_rows=rows)
+  with caplog.at_level(logging.WARNING):
+    o = graph.load_ontology(folder)
+  assert o.stats.implicit_nodes == 3
+  path = folder / "occupationSkillRelations.csv"
+  assert _implicit_warnings(caplog) == [
+      f"{path}: 1 relation row(s) name 1 occupation(s) absent from "
+      f"occupations_en.csv (implicit occupation nodes), e.g. line 8: "
+      f"{es.GHOST}",
+      f"{path}: 3 relation row(s) name 2 skill(s) absent from skills_en.csv "
+      f"and skillsHierarchy_en.csv (implicit skill nodes), e.g. line 9: "
+      f"{unknown_a}; line 10: {unknown_b}",
+  ]
+
+
+def test_header_only_skills_file_is_refused(tmp_path):
+  folder = es.write_mini_esco(tmp_path)
+  path = folder / "skills_en.csv"
+  path.write_text(path.read_text(encoding="utf-8").splitlines()[0] + "\n",
+                  encoding="utf-8")
+  with pytest.raises(ef.EscoFileError) as e:
+    graph.load_ontology(folder)
+  assert str(e.value) == f"{path}: has no skill rows (only a header)"
 
 
 def test_skill_rows_and_nodes_agree(tmp_path):
@@ -90,8 +126,10 @@ def test_empty_required_value_names_line(tmp_path):
     graph.load_ontology(folder)
 
 
-def test_builtin_ontology_loads():
-  o = graph.load_ontology(builtin.builtin_esco_dir())
+def test_builtin_ontology_loads(caplog):
+  with caplog.at_level(logging.WARNING):
+    o = graph.load_ontology(builtin.builtin_esco_dir())
+  assert _implicit_warnings(caplog) == []
   assert o.stats.num_nodes == o.graph.number_of_nodes() > 0
   assert o.stats.num_edges == o.graph.number_of_edges() > 0
   assert o.stats.nodes_by_type["skill"] == len(o.skill_index) > 100
@@ -99,14 +137,22 @@ def test_builtin_ontology_loads():
   assert o.stats.unmatched_isco_codes == 0 and o.stats.implicit_nodes == 0
 
 
-@pytest.mark.parametrize("version,nodes,edges,by_type", [
+@pytest.mark.parametrize("version,nodes,edges,by_type,implicit", [
     ("v1.2.0", 18_237, 132_679,
-     {"skill": 14_359, "occupation": 3_039, "isco": 619, "other": 220}),
+     {"skill": 14_359, "occupation": 3_039, "isco": 619, "other": 220}, []),
+    # One occupation that only occupationSkillRelations.csv names.
     ("v1.1.1", 18_170, 127_505,
-     {"skill": 14_323, "occupation": 3_008, "isco": 619, "other": 220}),
+     {"skill": 14_323, "occupation": 3_008, "isco": 619, "other": 220},
+     ["67 relation row(s) name 1 occupation(s) absent from occupations_en.csv"
+      " (implicit occupation nodes), e.g. line 84425: http://data.europa.eu/"
+      "esco/occupation/a9e54177-a185-404d-b6e6-15663d31137e"]),
 ])
-def test_real_esco_counts(esco_root, version, nodes, edges, by_type):
-  o = graph.load_ontology(esco_root / version)
+def test_real_esco_counts(esco_root, caplog, version, nodes, edges, by_type,
+                          implicit):
+  with caplog.at_level(logging.WARNING):
+    o = graph.load_ontology(esco_root / version)
+  path = o.files.path(ef.RELATIONS)
+  assert _implicit_warnings(caplog) == [f"{path}: {m}" for m in implicit]
   assert o.graph.number_of_nodes() == nodes
   assert o.graph.number_of_edges() == edges
   assert _types(o) == by_type

@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from cacl_jax.common import textfile
 from cacl_jax.data import jsonl_io
 from cacl_jax.data import records
 
@@ -106,6 +107,48 @@ def test_duplicate_pair_id_names_both_lines(tmp_path):
   error = _error_for(tmp_path, records.pair_to_dict(_pair(0)))
   assert error.field == "pair_id"
   assert "duplicate pair_id 'p0' (first seen on line 1)" in str(error)
+
+
+@pytest.mark.parametrize("field, change", [
+    ("title", lambda job: job.update(title="Ward Nurse")),
+    ("description", lambda job: job.update(description="Day shifts.")),
+    ("required_skills",
+     lambda job: job["required_skills"].append({"name": "triage"})),
+    ("skill_uris", lambda job: job.update(skill_uris=[URI_B, URI_A])),
+])
+def test_job_id_with_a_different_job_names_both_lines(tmp_path, field,
+                                                      change):
+  obj = records.pair_to_dict(_pair(2))  # job j0, as on line 1
+  change(obj["job"])
+  error = _error_for(tmp_path, obj)
+  assert error.field == f"job.{field}"
+  assert str(error) == (
+      f"{tmp_path / 'bad.jsonl'}:3: field 'job.{field}': job_id 'j0' first "
+      f"appears on line 1 with a different job.{field}; one job_id must name "
+      "one job (give different jobs different ids)")
+
+
+def test_latin1_text_names_line_and_column(tmp_path):
+  path = tmp_path / "latin1.jsonl"
+  lines = [json.dumps(records.pair_to_dict(_pair(i))) for i in range(3)]
+  lines[2] = lines[2].replace("ICU Nurse", "Infirmière")
+  path.write_bytes("\n".join(lines).encode("latin-1"))
+  with pytest.raises(textfile.TextDecodeError) as info:
+    jsonl_io.read_pairs(path)
+  column = lines[2].index("è") + 1
+  assert (info.value.line, info.value.column) == (3, column)
+  assert str(info.value).startswith(f"{path}:3: column {column}: not valid "
+                                    "UTF-8 (byte 0xe8")
+
+
+def test_byte_order_mark_and_crlf_keep_line_numbers(tmp_path):
+  path = tmp_path / "crlf.jsonl"
+  good = json.dumps(records.pair_to_dict(_pair(0)))
+  path.write_bytes(("\ufeff" + good + "\r\n\r\n{broken\r\n").encode())
+  stream = jsonl_io.iter_pairs(path)
+  assert next(stream) == _pair(0)
+  with pytest.raises(records.RecordError, match=r"crlf\.jsonl:3: malformed"):
+    next(stream)
 
 
 def test_missing_file_is_reported(tmp_path):

@@ -7,6 +7,11 @@ carry no structure, so the whole resume becomes the profile text and the whole
 posting the job description; skills are filled later from mentions of
 ontology labels (see `cacl_jax.data.skill_mentions`). Jobs are identified by
 a hash of their text so that repeated postings share one job_id.
+
+The file must be UTF-8 (a leading byte order mark is dropped); other bytes
+raise `textfile.TextDecodeError` naming the line and column. A row with too
+few or too many fields, an empty text or an unknown label raises a
+`RecordError` naming the file, the row's first line and the field.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import os
 import pathlib
 from typing import Callable, Iterator, Sequence
 
+from cacl_jax.common import textfile
 from cacl_jax.data import records
 
 REQUIRED_COLUMNS = ("resume_text", "job_description_text", "label")
@@ -46,41 +52,51 @@ def iter_fit_csv(path: str | os.PathLike,
   path = pathlib.Path(path)
   if not path.is_file():
     raise FileNotFoundError(f"{path}: no such CSV file")
-  with path.open("r", encoding="utf-8", newline="") as f:
-    reader = csv.DictReader(f)
-    missing = [c for c in REQUIRED_COLUMNS
-               if c not in (reader.fieldnames or ())]
-    if missing:
-      raise records.RecordError(
-          f"missing required column(s) {', '.join(missing)}; found "
-          f"{reader.fieldnames}", source=str(path), line=1,
-          field=missing[0])
+  reader = csv.DictReader(textfile.iter_lines(path))
+  missing = [c for c in REQUIRED_COLUMNS
+             if c not in (reader.fieldnames or ())]
+  if missing:
+    raise records.RecordError(
+        f"missing required column(s) {', '.join(missing)}; found "
+        f"{reader.fieldnames}", source=str(path), line=1,
+        field=missing[0])
+  line = reader.line_num + 1
+  for row_no, row in enumerate(reader):
+    _check_row(row, reader.fieldnames, path, line)
+    resume_text = row["resume_text"].strip()
+    job_text = row["job_description_text"].strip()
+    resume_skills = tuple(extract_skills(resume_text)) if extract_skills else ()
+    job_skills = tuple(extract_skills(job_text)) if extract_skills else ()
+    yield records.Pair(
+        pair_id=f"{path.stem}-{row_no:07d}",
+        resume=records.Resume(
+            role="", experience_level="", skills=resume_skills,
+            experience=(records.ExperienceEntry(title="",
+                                                description=resume_text),),
+            skill_uris=_uris(resume_skills)),
+        job=records.Job(job_id=job_id_for(job_text), title="",
+                        description=job_text, required_skills=job_skills,
+                        skill_uris=_uris(job_skills)),
+        label=_label(row["label"], path, line))
     line = reader.line_num + 1
-    for row_no, row in enumerate(reader):
-      for column in REQUIRED_COLUMNS:
-        if row.get(column) is None:
-          raise records.RecordError("row has too few columns",
-                                    source=str(path), line=line,
-                                    field=column)
-        if column != "label" and not row[column].strip():
-          raise records.RecordError("empty text", source=str(path),
-                                    line=line, field=column)
-      resume_text = row["resume_text"].strip()
-      job_text = row["job_description_text"].strip()
-      resume_skills = tuple(extract_skills(resume_text)) if extract_skills else ()
-      job_skills = tuple(extract_skills(job_text)) if extract_skills else ()
-      yield records.Pair(
-          pair_id=f"{path.stem}-{row_no:07d}",
-          resume=records.Resume(
-              role="", experience_level="", skills=resume_skills,
-              experience=(records.ExperienceEntry(title="",
-                                                  description=resume_text),),
-              skill_uris=_uris(resume_skills)),
-          job=records.Job(job_id=job_id_for(job_text), title="",
-                          description=job_text, required_skills=job_skills,
-                          skill_uris=_uris(job_skills)),
-          label=_label(row["label"], path, line))
-      line = reader.line_num + 1
+
+
+def _check_row(row: dict[str | None, str | list[str] | None],
+               header: Sequence[str], path: pathlib.Path, line: int) -> None:
+  """Rejects a row with more fields than the header, or a required field
+  that is missing or (for texts) empty."""
+  if None in row:
+    raise records.RecordError(
+        f"row has {len(header) + len(row[None])} fields but the header has "
+        f"{len(header)}; quote fields that contain commas", source=str(path),
+        line=line)
+  for column in REQUIRED_COLUMNS:
+    if row.get(column) is None:
+      raise records.RecordError("row has too few columns", source=str(path),
+                                line=line, field=column)
+    if column != "label" and not row[column].strip():
+      raise records.RecordError("empty text", source=str(path), line=line,
+                                field=column)
 
 
 def _uris(skills: Sequence[records.Skill]) -> tuple[str, ...]:

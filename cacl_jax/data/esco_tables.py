@@ -4,12 +4,15 @@ Reads occupations (with their ISCO unit group), skills (with preferred and
 alternative labels) and occupation→skill relations from a folder in the
 official ESCO CSV layout: the real export (any version) or the built-in demo
 ontology. Files are found by stem, so `occupationSkillRelations.csv` (v1.1.1)
-and `occupationSkillRelations_en.csv` (v1.2.0) both work.
+and `occupationSkillRelations_en.csv` (v1.2.0) both work. `ISCOGroups*` is
+optional: the generator groups occupations by their `iscoGroup` code alone,
+and the groups file, when present, only checks those codes and names them.
 
 Files are found and read with `cacl_jax.ontology.esco_files`; bad input
-raises its `EscoFileError` naming the file, the line and the column.
-Relations that name a skill or occupation absent from the tables are not
-fatal (partial exports exist) but are counted in `EscoTables.skipped_relations`.
+raises its `EscoFileError` naming the file, the line and the column, and so
+does an occupations or skills file without rows. Relations that name a skill
+or occupation absent from the tables are not fatal (partial exports exist)
+but are counted in `EscoTables.skipped_relations`.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from cacl_jax.ontology import esco_files as ef
 
 RELATION_TYPES = ("essential", "optional")
 
-_ISCO_GROUPS = ef.TableSpec("ISCOGroups", ("code", "preferredLabel"))
+_ISCO_GROUPS = ef.TableSpec("ISCOGroups", ("code", "preferredLabel"),
+                            required=False)
 _OCCUPATIONS = ef.TableSpec("occupations",
                             ("conceptUri", "iscoGroup", "preferredLabel"),
                             ("altLabels", "description"))
@@ -57,7 +61,8 @@ class EscoTables:
 
   `essential` and `optional` map an occupation URI to its skill URIs in file
   order; every URI in them is a key of `skills`, and every occupation URI is
-  a key of `occupations`.
+  a key of `occupations`. `isco_groups` maps ISCO codes to labels; it is
+  empty when the folder has no ISCOGroups file.
   """
   folder: pathlib.Path
   occupations: Mapping[str, Occupation]
@@ -72,21 +77,35 @@ class EscoTables:
             + self.optional.get(occupation_uri, ()))
 
 
-def load_tables(folder: os.PathLike | str) -> EscoTables:
-  """Reads occupations, skills, ISCO groups and relations from `folder`."""
-  folder = pathlib.Path(folder)
-
-  path = ef.find_esco_file(folder, _ISCO_GROUPS.stem)
+def _read_isco_groups(folder: pathlib.Path) -> dict[str, str] | None:
+  """ISCO code → label, or None when the folder has no ISCOGroups file."""
+  path = ef.find_esco_file(folder, _ISCO_GROUPS.stem, required=False)
+  if path is None:
+    return None
   isco_groups = {}
   for line, row in ef.read_table(path, _ISCO_GROUPS):
     isco_groups[ef.require_value(row, "code", path, line)] = row["preferredLabel"]
+  return isco_groups
+
+
+def _require_rows(table: Mapping[str, object], path: pathlib.Path,
+                  what: str) -> None:
+  """Refuses a file with a header but no rows: nothing could be generated."""
+  if not table:
+    raise ef.EscoFileError(f"has no {what} rows (only a header)", path=path)
+
+
+def load_tables(folder: os.PathLike | str) -> EscoTables:
+  """Reads occupations, skills, ISCO groups and relations from `folder`."""
+  folder = pathlib.Path(folder)
+  isco_groups = _read_isco_groups(folder)
 
   path = ef.find_esco_file(folder, _OCCUPATIONS.stem)
   occupations = {}
   for line, row in ef.read_table(path, _OCCUPATIONS):
     uri = ef.require_value(row, "conceptUri", path, line)
     group = ef.require_value(row, "iscoGroup", path, line)
-    if group not in isco_groups:
+    if isco_groups is not None and group not in isco_groups:
       raise ef.EscoFileError(f"unknown ISCO group {group!r}", path=path,
                            line=line, column="iscoGroup")
     if uri in occupations:
@@ -96,6 +115,7 @@ def load_tables(folder: os.PathLike | str) -> EscoTables:
         uri=uri, label=ef.require_value(row, "preferredLabel", path, line),
         alt_labels=ef.split_labels(row["altLabels"]), isco_group=group,
         description=" ".join(row["description"].split()))
+  _require_rows(occupations, path, "occupation")
 
   path = ef.find_esco_file(folder, _SKILLS.stem)
   skills = {}
@@ -109,6 +129,7 @@ def load_tables(folder: os.PathLike | str) -> EscoTables:
         alt_labels=ef.split_labels(row["altLabels"]),
         skill_type=row["skillType"],
         description=" ".join(row["description"].split()))
+  _require_rows(skills, path, "skill")
 
   path = ef.find_esco_file(folder, _RELATIONS.stem)
   relations = {kind: {} for kind in RELATION_TYPES}
@@ -130,4 +151,4 @@ def load_tables(folder: os.PathLike | str) -> EscoTables:
       folder=folder, occupations=occupations, skills=skills,
       essential={o: tuple(s) for o, s in relations["essential"].items()},
       optional={o: tuple(s) for o, s in relations["optional"].items()},
-      isco_groups=isco_groups, skipped_relations=skipped)
+      isco_groups=isco_groups or {}, skipped_relations=skipped)

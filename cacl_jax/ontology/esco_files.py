@@ -8,7 +8,9 @@ preferring English when several languages sit in one folder.
 Each table declares the columns it needs. A missing required file or column
 is an `EscoFileError` naming the file (and the line and column where that
 applies); a missing optional column reads as empty strings, and a missing
-optional file as no rows, so trimmed or older exports still load.
+optional file as no rows, so trimmed or older exports still load. Files
+must be UTF-8 (ESCO's own byte order mark is dropped); other bytes raise
+`textfile.TextDecodeError` naming the file, the line and the column.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ import hashlib
 import os
 import pathlib
 from typing import Iterator
+
+from cacl_jax.common import files
+from cacl_jax.common import textfile
 
 PathLike = str | os.PathLike
 
@@ -119,13 +124,9 @@ class EscoFiles:
     return digest.hexdigest()
 
 
-def file_sha256(path: PathLike, block_bytes: int = 1 << 22) -> str:
-  """Hex sha256 of a file, read in blocks."""
-  digest = hashlib.sha256()
-  with open(path, "rb") as f:
-    while block := f.read(block_bytes):
-      digest.update(block)
-  return digest.hexdigest()
+def file_sha256(path: PathLike) -> str:
+  """Hex sha256 of a file (`cacl_jax.common.files.sha256_file`)."""
+  return files.sha256_file(path)
 
 
 def locate_esco_files(folder: PathLike) -> EscoFiles:
@@ -144,25 +145,24 @@ def read_table(path: PathLike,
   Rows with more fields than the header raise `EscoFileError`.
   """
   path = pathlib.Path(path)
-  with path.open("r", encoding="utf-8-sig", newline="") as f:
-    reader = csv.DictReader(f)
-    header = reader.fieldnames or []
-    for column in spec.required_columns:
-      if column not in header:
-        raise EscoFileError("required column missing", path=path, line=1,
-                            column=column)
-    present = [c for c in spec.required_columns + spec.optional_columns
-               if c in header]
-    absent = [c for c in spec.optional_columns if c not in header]
+  reader = csv.DictReader(textfile.iter_lines(path))
+  header = reader.fieldnames or []
+  for column in spec.required_columns:
+    if column not in header:
+      raise EscoFileError("required column missing", path=path, line=1,
+                          column=column)
+  present = [c for c in spec.required_columns + spec.optional_columns
+             if c in header]
+  absent = [c for c in spec.optional_columns if c not in header]
+  line = reader.line_num + 1
+  for row in reader:
+    if None in row:
+      raise EscoFileError(f"{len(row[None])} more fields than the header",
+                          path=path, line=line)
+    values = {c: (row[c] or "").strip() for c in present}
+    values.update((c, "") for c in absent)
+    yield line, values
     line = reader.line_num + 1
-    for row in reader:
-      if None in row:
-        raise EscoFileError(f"{len(row[None])} more fields than the header",
-                            path=path, line=line)
-      values = {c: (row[c] or "").strip() for c in present}
-      values.update((c, "") for c in absent)
-      yield line, values
-      line = reader.line_num + 1
 
 
 def require_value(row: dict[str, str], column: str, path: PathLike,

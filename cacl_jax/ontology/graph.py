@@ -15,6 +15,12 @@ skillsHierarchy levels ("hierarchy", distinct pairs), and occupation → skill
 for every occupationSkillRelations row ("essential" / "optional" /
 "relation" when the type column is absent).
 
+Relation rows that name a skill absent from skills_en and skillsHierarchy,
+or an occupation absent from occupations_en, are kept, as implicit nodes,
+but logged as a warning that counts them and gives the first few with their
+lines. A skills file with no
+rows is an `EscoFileError`: the graph would hold only implicit skills.
+
 On ESCO v1.2.0 this gives 18,237 nodes and 132,679 edges (14,359 skill,
 3,039 occupation, 619 ISCO, 220 other), the §4.2 table; on v1.1.1 18,170
 and 127,505. Skill similarity uses shortest paths on the undirected graph
@@ -24,9 +30,11 @@ and 127,505. Skill similarity uses shortest paths on the undirected graph
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import pathlib
 
+from absl import logging
 import networkx as nx
 import numpy as np
 import scipy.sparse as sp
@@ -36,6 +44,7 @@ from cacl_jax.ontology import skill_index as si
 
 NODE_TYPES = ("skill", "occupation", "isco", "other")
 _SKILL_PATH = "/skill/"
+_IMPLICIT_EXAMPLES = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +116,36 @@ class _Builder:
     self.kinds.append(kind)
 
 
+class _Implicit:
+  """Relation rows naming nodes of one type that no table defines.
+
+  `first_line` maps each such URI to the first line that names it.
+  """
+
+  def __init__(self, node_type: str):
+    self.node_type = node_type
+    self.rows = 0
+    self.first_line: dict[str, int] = {}
+
+  def add(self, uri: str, line: int) -> None:
+    self.rows += 1
+    self.first_line.setdefault(uri, line)
+
+  def warn(self, relations: pathlib.Path,
+           tables: list[pathlib.Path]) -> None:
+    """Logs how many rows name absent nodes, with the first few examples."""
+    if not self.rows:
+      return
+    examples = "; ".join(
+        f"line {line}: {uri}" for uri, line in
+        itertools.islice(self.first_line.items(), _IMPLICIT_EXAMPLES))
+    logging.warning(
+        "%s: %d relation row(s) name %d %s(s) absent from %s (implicit %s "
+        "nodes), e.g. %s", relations, self.rows, len(self.first_line),
+        self.node_type, " and ".join(p.name for p in tables), self.node_type,
+        examples)
+
+
 def load_ontology(esco_dir: os.PathLike | str) -> Ontology:
   """Reads an ESCO CSV folder and builds the §4.2 graph and skill index."""
   files = ef.locate_esco_files(esco_dir)
@@ -121,6 +160,8 @@ def load_ontology(esco_dir: os.PathLike | str) -> Ontology:
     labels.append(si.SkillLabel(uri, label, preferred=True))
     labels.extend(si.SkillLabel(uri, alt, preferred=False)
                   for alt in ef.split_labels(row["altLabels"]))
+  if not b.types:  # the skill rows made the first nodes
+    raise ef.EscoFileError("has no skill rows (only a header)", path=path)
 
   occupations: list[tuple[int, str]] = []
   path = files.path(ef.OCCUPATIONS)
@@ -164,12 +205,21 @@ def load_ontology(esco_dir: os.PathLike | str) -> Ontology:
     b.edge(parent, child, "hierarchy")
 
   explicit = len(b.types)
+  implicit = {t: _Implicit(t) for t in ("occupation", "skill")}
   path = files.path(ef.RELATIONS)
   for line, row in ef.read_table(path, ef.RELATIONS):
-    occupation = b.node(ef.require_value(row, "occupationUri", path, line),
-                        "occupation")
-    skill = b.node(ef.require_value(row, "skillUri", path, line), "skill")
-    b.edge(occupation, skill, row["relationType"] or "relation")
+    ends = []
+    for column, node_type in (("occupationUri", "occupation"),
+                              ("skillUri", "skill")):
+      uri = ef.require_value(row, column, path, line)
+      ends.append(b.node(uri, node_type))
+      if ends[-1] >= explicit:
+        implicit[node_type].add(uri, line)
+    b.edge(*ends, row["relationType"] or "relation")
+  implicit["occupation"].warn(path, [files.path(ef.OCCUPATIONS)])
+  implicit["skill"].warn(path, [p for p in (files.path(ef.SKILLS),
+                                            files.path(ef.SKILLS_HIERARCHY))
+                                if p is not None])
 
   return _assemble(files, b, labels, implicit=len(b.types) - explicit,
                    unmatched=unmatched)
