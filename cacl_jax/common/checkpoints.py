@@ -1,4 +1,4 @@
-"""Orbax checkpoints that keep the latest step and the best one(s) by a metric.
+"""Orbax checkpoints that keep the latest steps and the best one(s) by a metric.
 
 A training state (any pytree flax can serialise: a TrainState, nested dicts
 of arrays) is saved as its flax state dict together with scalar metrics. The
@@ -7,23 +7,57 @@ validation loss) is what evaluation and later phases load. Restoring needs a
 target of the same structure — concrete or `jax.ShapeDtypeStruct` leaves —
 and fails with a message naming the differing entries when the checkpoint
 was written for another model.
+
+Damage is detected rather than resumed from: `save` refuses a state with NaN
+or inf values, and records the SHA-256 and size of every file of the step
+folder in `CHECKSUM_FILE` inside it (Orbax only reads sub-folders of a step
+folder as items, so it ignores that file). A restore verifies those
+checksums, treats any error Orbax raises while reading as damage and checks
+that every restored floating value is finite. `restore_latest` and
+`restore_best` move a damaged step folder out of Orbax's directory into
+`<directory>.damaged/` (nothing is deleted, and the step number can be saved
+again) with a WARNING, then fall back to the next checkpoint.
 """
 
 from __future__ import annotations
 
+import json
 import pathlib
-from typing import Any, Mapping
+import shutil
+from typing import Any, Callable, Mapping
 
 import flax.serialization
 import jax
+import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
+from absl import logging
+
+from cacl_jax.common import files
 
 PyTree = Any
 
+# Written into each step folder after Orbax finished it.
+CHECKSUM_FILE = "cacl_checksums.json"
+# The latest steps kept, so that a damaged latest one has a fallback.
+KEEP_LATEST = 2
+
 
 class CheckpointError(RuntimeError):
-  """A checkpoint is missing or does not match the model it is restored into."""
+  """A checkpoint is missing, damaged or does not match the model."""
+
+
+class NonFiniteStateError(CheckpointError):
+  """`save` was given a state with NaN or inf values; nothing was written."""
+
+
+class _Damaged(Exception):
+  """A step folder that cannot be restored as saved; `slug` names the kind."""
+
+  def __init__(self, slug: str, detail: str):
+    super().__init__(detail)
+    self.slug = slug
+    self.detail = detail
 
 
 def _leaf_spec(x) -> tuple[tuple[int, ...], np.dtype]:
@@ -44,12 +78,83 @@ def _abstract(state_dict: PyTree) -> PyTree:
                       state_dict)
 
 
+def _non_finite_leaves(tree: PyTree) -> list[str]:
+  """Paths of the floating leaves of `tree` that hold a NaN or an inf."""
+  flat, _ = jax.tree_util.tree_flatten_with_path(tree)
+  return [jax.tree_util.keystr(path) for path, leaf in flat
+          if jnp.issubdtype(_leaf_spec(leaf)[1], jnp.inexact)
+          and not np.isfinite(np.asarray(leaf)).all()]
+
+
+def _listing(items: list[str], limit: int = 4) -> str:
+  more = f" (and {len(items) - limit} more)" if len(items) > limit else ""
+  return "; ".join(items[:limit]) + more
+
+
+def _short(error: BaseException, limit: int = 200) -> str:
+  """Type and first line of an exception (tensorstore's run to pages)."""
+  lines = str(error).strip().splitlines()
+  text = lines[0] if lines else ""
+  text = text if len(text) <= limit else text[:limit] + "…"
+  return f"{type(error).__name__}: {text}"
+
+
+def _step_files(step_dir: pathlib.Path) -> list[pathlib.Path]:
+  return sorted(p for p in step_dir.rglob("*")
+                if p.is_file() and p.name != CHECKSUM_FILE)
+
+
+def _write_checksums(step_dir: pathlib.Path) -> pathlib.Path:
+  """Records SHA-256 and size of every file under `step_dir`, atomically."""
+  recorded = {p.relative_to(step_dir).as_posix():
+              {"sha256": files.sha256_file(p), "size": p.stat().st_size}
+              for p in _step_files(step_dir)}
+  return files.write_json(step_dir / CHECKSUM_FILE, {"files": recorded})
+
+
+def _read_checksums(path: pathlib.Path) -> dict[str, tuple[int, str]]:
+  """{relative path: (size, sha256)} of a checksum file; _Damaged if bad."""
+  try:
+    recorded = json.loads(path.read_text())["files"]
+    return {rel: (int(entry["size"]), str(entry["sha256"]))
+            for rel, entry in recorded.items()}
+  except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+    raise _Damaged("unreadable-checksums",
+                   f"{CHECKSUM_FILE} is unreadable ({_short(e)})") from e
+
+
+def _verify_checksums(step_dir: pathlib.Path) -> None:
+  """Raises _Damaged when a file recorded at save time is missing or differs.
+
+  A step folder without `CHECKSUM_FILE` (saved before checksums were
+  recorded) passes: only the restore itself can tell whether it is damaged.
+  """
+  path = step_dir / CHECKSUM_FILE
+  if not path.exists():
+    return
+  problems = []
+  for rel, (size, sha256) in sorted(_read_checksums(path).items()):
+    file = step_dir / rel
+    if not file.is_file():
+      problems.append(("missing-file", f"{rel} is missing"))
+    elif file.stat().st_size != size:
+      problems.append(("size-mismatch", f"{rel} has {file.stat().st_size} "
+                       f"bytes instead of {size}"))
+    elif files.sha256_file(file) != sha256:
+      problems.append(("hash-mismatch", f"{rel} differs from the file saved "
+                       "(SHA-256 mismatch)"))
+  if problems:
+    raise _Damaged(problems[0][0], _listing([text for _, text in problems]))
+
+
 class Checkpoints:
   """Saves and restores training states under `directory`.
 
-  Keeps the most recent checkpoint plus the `keep_best` best ones by
-  `metrics[metric]` (`mode` "min" or "max"). Saving is synchronous, so a
-  checkpoint that `save` returned from is complete on disk.
+  Keeps the `KEEP_LATEST` most recent checkpoints plus the `keep_best` best
+  ones by `metrics[metric]` (`mode` "min" or "max"). Saving is synchronous,
+  so a checkpoint that `save` returned from is complete on disk, checksums
+  included. Damaged checkpoints that `restore_latest` or `restore_best` come
+  across are moved to `damaged_directory`.
   """
 
   def __init__(self, directory: str | pathlib.Path, *, metric: str,
@@ -57,13 +162,15 @@ class Checkpoints:
     if mode not in ("min", "max"):
       raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
     self.directory = pathlib.Path(directory).absolute()
+    self.damaged_directory = self.directory.with_name(
+        self.directory.name + ".damaged")
     self.metric = metric
 
     def best_fn(metrics):
       return metrics[metric]
 
     policy = ocp.checkpoint_managers.AnyPreservationPolicy([
-        ocp.checkpoint_managers.LatestN(n=1),
+        ocp.checkpoint_managers.LatestN(n=KEEP_LATEST),
         ocp.checkpoint_managers.BestN(get_metric_fn=best_fn,
                                       reverse=(mode == "min"), n=keep_best),
     ])
@@ -83,13 +190,32 @@ class Checkpoints:
   def close(self) -> None:
     self._manager.close()
 
+  def step_dir(self, step: int) -> pathlib.Path:
+    """The folder Orbax writes `step` to."""
+    return self.directory / str(step)
+
   def save(self, step: int, state: PyTree, metrics: Mapping[str, float]
            ) -> None:
+    """Saves `state` as `step`, then records the checksums of its files.
+
+    Raises NonFiniteStateError, before writing anything, when a floating
+    leaf of `state` holds a NaN or an inf, so that a diverged run cannot
+    replace good checkpoints with a state it could not resume from.
+    """
     if self.metric not in metrics:
       raise ValueError(f"metrics lack {self.metric!r}: {sorted(metrics)}")
     tree = flax.serialization.to_state_dict(state)
-    self._manager.save(int(step), args=ocp.args.StandardSave(tree),
-                       metrics={k: float(v) for k, v in metrics.items()})
+    bad = _non_finite_leaves(tree)
+    if bad:
+      raise NonFiniteStateError(
+          f"refusing to save step {step} to {self.directory}: NaN or inf in "
+          f"{_listing(bad)}; the checkpoints already there are unchanged")
+    saved = self._manager.save(
+        int(step), args=ocp.args.StandardSave(tree),
+        metrics={k: float(v) for k, v in metrics.items()})
+    self._manager.wait_until_finished()
+    if saved:
+      _write_checksums(self.step_dir(step))
 
   def all_steps(self) -> list[int]:
     return list(self._manager.all_steps())
@@ -103,9 +229,19 @@ class Checkpoints:
   def metrics(self, step: int) -> dict[str, float]:
     return dict(self._manager.metrics(step) or {})
 
+  def _saved_specs(self, step: int) -> dict:
+    """Shapes and dtypes the checkpoint holds; _Damaged if unreadable."""
+    try:
+      metadata = self._manager.item_metadata(step)
+    except Exception as e:  # Orbax and tensorstore raise many kinds.
+      raise _Damaged("unreadable",
+                     f"its metadata is unreadable ({_short(e)})") from e
+    if metadata is None:
+      raise _Damaged("unreadable", "its item metadata is missing")
+    return _flat_specs(getattr(metadata, "tree", metadata))
+
   def _check_matches(self, step: int, target_dict: PyTree) -> None:
-    metadata = self._manager.item_metadata(step)
-    saved = _flat_specs(getattr(metadata, "tree", metadata))
+    saved = self._saved_specs(step)
     wanted = _flat_specs(target_dict)
     problems = [f"missing in checkpoint: {k}" for k in wanted
                 if k not in saved]
@@ -117,30 +253,100 @@ class Checkpoints:
       shown = "; ".join(problems[:8])
       more = f" (and {len(problems) - 8} more)" if len(problems) > 8 else ""
       raise CheckpointError(
-          f"checkpoint {self.directory / str(step)} does not match the model "
+          f"checkpoint {self.step_dir(step)} does not match the model "
           f"(different config?): {shown}{more}")
 
+  def _restore_checked(self, step: int, target: PyTree) -> PyTree:
+    """The state of `step`; _Damaged if it is damaged, CheckpointError if
+    it holds another model."""
+    _verify_checksums(self.step_dir(step))
+    target_dict = flax.serialization.to_state_dict(target)
+    self._check_matches(step, target_dict)
+    try:
+      restored = self._manager.restore(
+          step, args=ocp.args.StandardRestore(_abstract(target_dict)))
+    except Exception as e:  # Orbax and tensorstore raise many kinds.
+      raise _Damaged("unreadable",
+                     f"Orbax could not read it ({_short(e)})") from e
+    bad = _non_finite_leaves(restored)
+    if bad:
+      raise _Damaged("non-finite", f"NaN or inf in {_listing(bad)}")
+    return flax.serialization.from_state_dict(target, restored)
+
   def restore(self, step: int, target: PyTree) -> PyTree:
-    """The state saved at `step`, in the structure of `target`."""
+    """The state saved at `step`, in the structure of `target`.
+
+    A damaged checkpoint raises CheckpointError and stays where it is.
+    """
     if step not in self.all_steps():
       raise CheckpointError(f"no checkpoint for step {step} in "
                             f"{self.directory}; saved: {self.all_steps()}")
-    target_dict = flax.serialization.to_state_dict(target)
-    self._check_matches(step, target_dict)
-    restored = self._manager.restore(
-        step, args=ocp.args.StandardRestore(_abstract(target_dict)))
-    return flax.serialization.from_state_dict(target, restored)
+    try:
+      return self._restore_checked(step, target)
+    except _Damaged as e:
+      raise CheckpointError(f"checkpoint {self.step_dir(step)} is damaged: "
+                            f"{e.detail}") from e
+
+  def _aside_path(self, step: int, slug: str) -> pathlib.Path:
+    name = f"{step}-{slug}"
+    path, n = self.damaged_directory / name, 2
+    while path.exists():
+      path, n = self.damaged_directory / f"{name}-{n}", n + 1
+    return path
+
+  def _set_aside(self, step: int, damage: _Damaged,
+                 next_step: Callable[[], int | None]) -> pathlib.Path:
+    """Moves the damaged `step` out of Orbax's directory and warns."""
+    source, target = self.step_dir(step), self._aside_path(step, damage.slug)
+    try:
+      target.parent.mkdir(parents=True, exist_ok=True)
+      shutil.move(source, target)
+    except OSError as e:
+      raise CheckpointError(f"checkpoint {source} is damaged ({damage.detail}) "
+                            f"and could not be moved to {target}: {e}") from e
+    self._manager.reload()
+    following = next_step()
+    then = ("no other checkpoint is left" if following is None
+            else f"trying step {following} instead")
+    logging.warning("Checkpoint %s is damaged: %s. Moved it to %s; %s.",
+                    source, damage.detail, target, then)
+    return target
 
   def restore_latest(self, target: PyTree) -> tuple[int, PyTree] | None:
-    """(step, state) of the latest checkpoint, or None when there is none."""
-    step = self.latest_step()
-    if step is None:
-      return None
-    return step, self.restore(step, target)
+    """(step, state) of the latest good checkpoint, or None when none is.
+
+    Damaged checkpoints are moved aside, newest first, until one restores.
+    When all were damaged the run starts afresh: a WARNING says so and
+    where they went.
+    """
+    moved = 0
+    while (step := self.latest_step()) is not None:
+      try:
+        return step, self._restore_checked(step, target)
+      except _Damaged as e:
+        self._set_aside(step, e, self.latest_step)
+        moved += 1
+    if moved:
+      logging.warning(
+          "All %d checkpoints in %s were damaged and have been moved to %s; "
+          "starting from scratch.", moved, self.directory,
+          self.damaged_directory)
+    return None
 
   def restore_best(self, target: PyTree) -> tuple[int, PyTree]:
-    """(step, state) of the best checkpoint; CheckpointError if none."""
-    step = self.best_step()
-    if step is None:
-      raise CheckpointError(f"no checkpoint in {self.directory}")
-    return step, self.restore(step, target)
+    """(step, state) of the best good checkpoint; CheckpointError if none.
+
+    Damaged checkpoints are moved aside, best first, until one restores.
+    """
+    moved = 0
+    while (step := self.best_step()) is not None:
+      try:
+        return step, self._restore_checked(step, target)
+      except _Damaged as e:
+        self._set_aside(step, e, self.best_step)
+        moved += 1
+    if moved:
+      raise CheckpointError(
+          f"no good checkpoint in {self.directory}: all {moved} were damaged "
+          f"and have been moved to {self.damaged_directory}")
+    raise CheckpointError(f"no checkpoint in {self.directory}")

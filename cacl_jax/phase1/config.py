@@ -66,7 +66,7 @@ def phase1_fields(vanilla: bool = False) -> ml_collections.ConfigDict:
   c.weighting.max = 1.5
 
   c.checkpoint = ml_collections.ConfigDict()
-  # Best checkpoints (lowest validation loss) kept besides the latest one.
+  # Best checkpoints (lowest validation loss) kept besides the latest two.
   c.checkpoint.max_to_keep = 1
   return c
 

@@ -1,8 +1,9 @@
 """Phase-1 train state and its checkpoints: create, save layout, load.
 
 A checkpoint item is {"state": TrainState, "epoch": epochs done} under
-`<workdir>/checkpoints`, keeping the latest step and the best by validation
-loss. `load_params` is how evaluation and phase 2 read the trained head.
+`<workdir>/checkpoints`, keeping the latest two steps and the best by
+validation loss. `load_params` is how evaluation and phase 2 read the
+trained head.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ def phase2_fields() -> ml_collections.ConfigDict:
   c.phase1_model = phase1_config.model_fields()
 
   c.checkpoint = ml_collections.ConfigDict()
-  # Best checkpoints (lowest validation loss) kept besides the latest one.
+  # Best checkpoints (lowest validation loss) kept besides the latest two.
   c.checkpoint.max_to_keep = 1
 
   c.eval = ml_collections.ConfigDict()
