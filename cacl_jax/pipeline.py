@@ -13,7 +13,6 @@ what was prepared is written to `<workdir>/data_summary.json`.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import pathlib
 from typing import Sequence
@@ -24,6 +23,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from cacl_jax.common import files
 from cacl_jax.data import builtin, config as data_config, csv_import
 from cacl_jax.data import esco_tables, generator, jsonl_io, prepared, records
 from cacl_jax.data import skill_mentions, splits
@@ -42,10 +42,17 @@ def cache_root(data: ml_collections.ConfigDict) -> pathlib.Path:
 
 
 def enable_compilation_cache(root: pathlib.Path) -> None:
-  """Keeps compiled XLA programs in `root/jax`, so that a rerun or a resumed
-  run skips most compilation ($JAX_COMPILATION_CACHE_DIR wins)."""
+  """Keeps every compiled XLA program in `root/jax`, so that a rerun or a
+  resumed run skips compilation ($JAX_COMPILATION_CACHE_DIR wins).
+
+  JAX by default stores only programs that took over a second to compile,
+  which makes what the cache holds depend on the machine's speed; here every
+  program is stored, whatever its compile time or size.
+  """
   if not os.environ.get("JAX_COMPILATION_CACHE_DIR"):
     jax.config.update("jax_compilation_cache_dir", str(root / "jax"))
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 def make_encoder(encoder: ml_collections.ConfigDict) -> encode.TextEncoder:
@@ -58,17 +65,9 @@ def make_encoder(encoder: ml_collections.ConfigDict) -> encode.TextEncoder:
       model_dir, dtype=dtype, batch_tokens=encoder.batch_tokens)
 
 
-def _file_sha256(path: pathlib.Path) -> str:
-  digest = hashlib.sha256()
-  with path.open("rb") as f:
-    for block in iter(lambda: f.read(1 << 22), b""):
-      digest.update(block)
-  return digest.hexdigest()
-
-
 def _source_key(data: ml_collections.ConfigDict) -> str:
   if data.input:
-    return f"input:{_file_sha256(pathlib.Path(data.input))}"
+    return f"input:{files.sha256_file(data.input)}"
   return (f"demo:n={data.num_pairs}:seed={data.seed}:"
           f"noise={data.noise_rate}")
 
@@ -102,13 +101,6 @@ def _similarity_fn(ontology: graph.Ontology, distances: np.ndarray):
   return similarity
 
 
-def _check_splits(parts: splits.Splits) -> None:
-  for name, part in parts.items():
-    if not part:
-      raise ValueError(f"the {name} split is empty: the data needs at least "
-                       "10 pairs for an 80/10/10 split")
-
-
 def prepare_data(config: ml_collections.ConfigDict,
                  workdir: str | os.PathLike | None = None
                  ) -> prepared.PreparedData:
@@ -121,35 +113,37 @@ def prepare_data(config: ml_collections.ConfigDict,
       esco_files.locate_esco_files(esco_dir).fingerprint(),
       encoder.identity]).encode()).hexdigest()[:24]
   path = root / "prepared" / f"{key}.npz"
-  summary_path = path.with_suffix(".json")
-  if path.is_file() and summary_path.is_file():
+  cached = None
+  try:
+    cached = prepared.load_cached(path)
     logging.info("Reusing prepared data %s", path)
-    result = prepared.load_prepared(path)
-    summary = json.loads(summary_path.read_text())
-  else:
-    result, summary = _prepare(config, esco_dir, encoder, root)
-    prepared.save_prepared(path, result)
-    summary_path.write_text(json.dumps(summary, indent=2))
+  except prepared.PreparedCacheMissing:
+    logging.info("No prepared data at %s yet; preparing it", path)
+  except prepared.PreparedCacheError as e:
+    logging.warning("Prepared data cache unusable, rebuilding it: %s", e)
+  if cached is None:
+    cached = _prepare(config, esco_dir, encoder, root)
+    prepared.save_cached(path, *cached)
+  result, summary = cached
   if workdir is not None:
-    workdir = pathlib.Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "data_summary.json").write_text(
-        json.dumps({**summary, "prepared": str(path)}, indent=2))
+    files.write_json(pathlib.Path(workdir) / "data_summary.json",
+                     {**summary, "prepared": str(path)})
   return result
 
 
 def _prepare(config, esco_dir, encoder, root):
   data = config.data
   ontology = graph.load_ontology(esco_dir)
+  pairs = load_pairs(data, ontology)
+  splits.check_splits(splits.sequential_split(pairs),
+                      data.input or "the generated demo data")
   distances = distance_cache.load_or_build_distances(
       esco_dir, root / "ontology", ontology=ontology, progress=True)
-  pairs = load_pairs(data, ontology)
   logging.info("Read %d pairs; enriching with %s", len(pairs), esco_dir)
   pairs, report = enrich.enrich_pairs(pairs, ontology, distances,
                                       progress=True)
   print(report.summary())
   parts = splits.sequential_split(pairs)
-  _check_splits(parts)
   cache = embedding_cache.EmbeddingCache(root / "embeddings", encoder)
   result = prepared.build_prepared(
       parts, lambda texts: cache.get(texts, progress=True),

@@ -9,17 +9,21 @@ r"""Trains and evaluates CACL: phase 1, phase 2, or both in sequence.
 `<workdir>/phase2`). The default workdir is `workdirs/<phase>`. Runs on
 whatever JAX's default backend is (CPU, GPU or TPU); an interrupted run
 continues from its latest checkpoint when started again with the same
-workdir. Compiled programs are cached under the data cache folder.
+workdir (with the same data and training settings: a workdir records them,
+and a run that differs is refused; `--overwrite` deletes the old run first).
+Compiled programs are cached under the data cache folder.
 """
 
 import pathlib
+import re
+import sys
 
 import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
 from cacl_jax import pipeline
-from cacl_jax.common import phases
+from cacl_jax.common import phases, run_manifest
 from cacl_jax.phase1 import train as phase1_train
 from cacl_jax.phase2 import train as phase2_train
 
@@ -29,7 +33,47 @@ _CONFIG = config_flags.DEFINE_config_file(
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Output folder (checkpoints, metrics, evaluation); "
     "default workdirs/<phase>.")
+_OVERWRITE = flags.DEFINE_bool(
+    "overwrite", False, "Delete the workdir's earlier run (checkpoints, "
+    "logs, reports) and train from scratch.")
 flags.mark_flags_as_required(["config"])
+
+
+def _unknown_field_hint(argv: list[str], missing: str) -> str:
+  """Which --config.* override names a missing field, and where it lives."""
+  for arg in argv:
+    match = re.match(r"--config\.([\w.]+)", arg)
+    if match and missing in match.group(1).split("."):
+      path = match.group(1)
+      hint = (f"{arg.split('=')[0]}: the config has no field {missing!r}.")
+      if not path.startswith(("phase1.", "phase2.")):
+        hint += (f" In configs/default.py (both phases) phase settings live "
+                 f"under phase1. and phase2.: write --config.phase1.{path}=… "
+                 f"or --config.phase2.{path}=…; data, encoder and seed are "
+                 "shared at the top level.")
+      else:
+        rest = path.split(".", 1)[1]
+        hint += (" In a one-phase config (configs/phase1.py, "
+                 "configs/phase2.py) fields sit at the top level: write "
+                 f"--config.{rest}=….")
+      return hint
+  return f"the config has no field {missing!r}"
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl flag parsing that turns an unknown config field into a usage error."""
+  try:
+    return flags.FLAGS(argv)
+  except KeyError as e:
+    missing = str(e.args[0]).strip("'\"").split("'")[0]
+    print(f"FATAL Flags parsing error: {_unknown_field_hint(argv, missing)}",
+          file=sys.stderr)
+    sys.exit(1)
+  except flags.Error as e:
+    print(f"FATAL Flags parsing error: {e}", file=sys.stderr)
+    print("Pass --helpshort or --helpfull to see help on flags.",
+          file=sys.stderr)
+    sys.exit(1)
 
 
 def main(argv):
@@ -41,6 +85,8 @@ def main(argv):
   logging.info("JAX backend %s, devices %s", jax.default_backend(),
                jax.devices())
   pipeline.enable_compilation_cache(pipeline.cache_root(config.data))
+  if _OVERWRITE.value and run_manifest.remove_run(workdir):
+    logging.warning("--overwrite: deleted the earlier run in %s", workdir)
   if config.phase == "phase1":
     result = phase1_train.train_and_evaluate(config, workdir)
     print(f"phase 1 AUC-ROC {result['auc_roc']:.4f}; {result['eval_path']}")
@@ -56,4 +102,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

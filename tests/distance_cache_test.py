@@ -1,12 +1,15 @@
 """Tests for the on-disk, memory-mapped skill distance cache."""
 
 import json
+import logging
 import shutil
+import types
 
 import numpy as np
 import pytest
 
 import esco_samples as es
+from cacl_jax.common import files
 from cacl_jax.data import builtin
 from cacl_jax.ontology import distance_cache as dc
 from cacl_jax.ontology import distances as dl
@@ -80,7 +83,7 @@ def test_code_version_change_rebuilds(esco_dir, tmp_path, monkeypatch):
     ("delete_matrix", "damaged matrix"),
     ("garbage_manifest", "damaged manifest"),
     ("manifest_missing_key", "damaged manifest"),
-    ("delete_manifest", "no cache yet"),
+    ("delete_manifest", "incomplete cache"),
 ])
 def test_damaged_cache_is_rebuilt(esco_dir, tmp_path, damage, reason):
   cache_dir = tmp_path / "cache"
@@ -109,6 +112,51 @@ def test_damaged_cache_is_rebuilt(esco_dir, tmp_path, damage, reason):
   assert again.rebuilt and reason in again.reason
   np.testing.assert_array_equal(again.distances, expected)
   assert not dc.open_distance_cache(esco_dir, cache_dir).rebuilt
+
+
+def _absl_records(caplog):
+  return [(r.levelno, r.getMessage()) for r in caplog.records
+          if r.name == "absl"]
+
+
+def test_rebuild_of_existing_cache_is_a_warning(esco_dir, tmp_path, caplog):
+  caplog.set_level(logging.INFO, logger="absl")
+  cache_dir = tmp_path / "cache"
+  built = dc.open_distance_cache(esco_dir, cache_dir)
+  directory = built.directory
+  del built
+  assert _absl_records(caplog) == [
+      (logging.INFO, f"Building skill distances in {directory}: no cache yet")]
+  caplog.clear()
+  (directory / dc.MANIFEST_FILE).write_text("{not json", encoding="utf-8")
+  again = dc.open_distance_cache(esco_dir, cache_dir)
+  assert _absl_records(caplog) == [
+      (logging.WARNING,
+       f"Rebuilding skill distances in {directory}: {again.reason}")]
+  assert again.reason.startswith("damaged manifest (JSONDecodeError")
+  caplog.clear()
+  assert not dc.open_distance_cache(esco_dir, cache_dir).rebuilt
+  assert _absl_records(caplog) == []
+
+
+def test_full_disk_names_the_matrix(esco_dir, tmp_path, monkeypatch):
+  def short_write(f, array):
+    del array
+    f.write(b"\0" * 2016)
+    raise OSError("10240 requested and 2016 written")
+  monkeypatch.setattr(dc.np, "save", short_write)
+  monkeypatch.setattr(files.shutil, "disk_usage",
+                      lambda path: types.SimpleNamespace(free=1536))
+  with pytest.raises(files.WriteError) as caught:
+    dc.open_distance_cache(esco_dir, tmp_path / "cache")
+  message = str(caught.value)
+  size = len(graph.load_ontology(esco_dir).skill_index) ** 2
+  directory = next((tmp_path / "cache").iterdir())
+  assert message.startswith(f"{directory / dc.MATRIX_FILE}: could not write "
+                            "the file (10240 requested and 2016 written); "
+                            "1.5 KiB free on its file system; the file needs "
+                            f"about {size / 2**10:,.1f} KiB.")
+  assert sorted(p.name for p in directory.iterdir()) == []
 
 
 def test_verify_false_skips_checksum(esco_dir, tmp_path):

@@ -1,10 +1,15 @@
-"""Embedding cache: hits and misses, persistence, damage detection."""
+"""Embedding cache: hits and misses, persistence, damage detection, full
+disks and concurrent writers."""
 
 import json
+import multiprocessing
+import types
+import warnings
 
 import numpy as np
 import pytest
 
+from cacl_jax.common import files
 from cacl_jax.encoder import embedding_cache
 from cacl_jax.encoder import encode
 
@@ -113,7 +118,7 @@ def test_nan_shard_is_rejected(tmp_path):
   np.save(shard, bad)
   index_path = cache.folder / embedding_cache.INDEX_NAME
   index = json.loads(index_path.read_text())
-  index["shards"][0]["sha256"] = embedding_cache._sha256(shard)
+  index["shards"][0]["sha256"] = files.sha256_file(shard)
   index_path.write_text(json.dumps(index))
   with pytest.warns(embedding_cache.CacheCorruptionWarning, match="finite"):
     embedding_cache.EmbeddingCache(tmp_path, FakeEncoder())
@@ -134,6 +139,33 @@ def test_failed_write_keeps_previous_state(tmp_path, monkeypatch):
   assert len(reopened) == 1 and len(shard_paths(reopened)) == 1
   assert not list(reopened.folder.glob("*.tmp"))
   reopened.get(["a", "b"])
+  assert enc.calls == [["b"]]
+
+
+def test_full_disk_names_the_shard(tmp_path, monkeypatch):
+  cache = embedding_cache.EmbeddingCache(tmp_path, FakeEncoder())
+  cache.get(["a"])
+
+  def short_write(f, array, allow_pickle=True):
+    del array, allow_pickle
+    f.write(b"\0" * 2016)
+    raise OSError("10240 requested and 2016 written")
+  monkeypatch.setattr(embedding_cache.np, "save", short_write)
+  monkeypatch.setattr(files.shutil, "disk_usage",
+                      lambda path: types.SimpleNamespace(free=3 * 2**20))
+  with pytest.raises(files.WriteError) as caught:
+    cache.get(["b", "c"])
+  message = str(caught.value)
+  assert message.startswith(f"{cache.folder}/shard-")
+  assert "10240 requested and 2016 written" in message
+  assert "3.0 MiB free on its file system" in message
+  assert "the file needs about 192 bytes" in message
+  monkeypatch.undo()
+  assert not list(cache.folder.glob("*.tmp"))
+  enc = FakeEncoder()
+  reopened = embedding_cache.EmbeddingCache(tmp_path, enc)
+  np.testing.assert_array_equal(reopened.get(["a", "b"]),
+                                expected(["a", "b"]))
   assert enc.calls == [["b"]]
 
 
@@ -169,3 +201,47 @@ def test_with_random_text_encoder(tmp_path):
   again = embedding_cache.EmbeddingCache(tmp_path, enc).get(texts[::-1])
   np.testing.assert_array_equal(again, first[::-1])
   assert first.shape == (2, enc.dim) and first.dtype == np.float32
+
+
+def _writer(folder, texts_per_round, barrier, max_shards):
+  """One process of the concurrency test: adds each round's texts after the
+  barrier; a damage warning fails the process."""
+  warnings.simplefilter("error", embedding_cache.CacheCorruptionWarning)
+  embedding_cache.MAX_SHARDS = max_shards
+  cache = embedding_cache.EmbeddingCache(folder, FakeEncoder())
+  for texts in texts_per_round:
+    barrier.wait(timeout=120)
+    np.testing.assert_array_equal(cache.get(texts), expected(texts))
+
+
+def test_concurrent_writers_keep_all_keys(tmp_path):
+  rounds = 6
+  per_process = {
+      name: [[f"{name}{r}-{i}" for i in range(5)] + [f"shared{r}"]
+             for r in range(rounds)]
+      for name in ("p", "q")}
+  ctx = multiprocessing.get_context("spawn")
+  barrier = ctx.Barrier(len(per_process))
+  workers = [ctx.Process(target=_writer,
+                         args=(tmp_path, texts, barrier, 4))
+             for texts in per_process.values()]
+  for worker in workers:
+    worker.start()
+  for worker in workers:
+    worker.join(timeout=300)
+  assert [w.exitcode for w in workers] == [0, 0]
+  everything = sorted({t for texts in per_process.values()
+                       for round_texts in texts for t in round_texts})
+  assert len(everything) == 2 * rounds * 5 + rounds
+  enc = FakeEncoder()
+  with warnings.catch_warnings():
+    warnings.simplefilter("error", embedding_cache.CacheCorruptionWarning)
+    reopened = embedding_cache.EmbeddingCache(tmp_path, enc)
+  assert len(reopened) == len(everything)
+  np.testing.assert_array_equal(reopened.get(everything), expected(everything))
+  assert enc.calls == []
+  index = json.loads((reopened.folder / embedding_cache.INDEX_NAME)
+                     .read_text())
+  assert sorted(index["keys"]) == sorted(
+      embedding_cache.text_key("fake:v1", t) for t in everything)
+  assert len(shard_paths(reopened)) == len(index["shards"]) <= 4

@@ -7,7 +7,7 @@ import pytest
 
 import synthetic_data
 from cacl_jax.common import checkpoints
-from cacl_jax.common import metrics_log
+from cacl_jax.common import health, metrics_log, run_manifest
 from cacl_jax.phase1 import batches, negatives, state as state_lib, steps
 from cacl_jax.phase1 import train
 
@@ -131,6 +131,7 @@ def test_full_run_writes_checkpoints_and_metrics(full_run, data):
     assert ckpts.latest_step() == 3 * steps_per_epoch
     assert ckpts.best_step() == summary["best_step"]
     assert set(ckpts.all_steps()) == {summary["best_step"],
+                                      2 * steps_per_epoch,
                                       3 * steps_per_epoch}
   _, info = state_lib.load_params(config, workdir, data.emb_TxD.shape[1])
   assert info["step"] == summary["best_step"]
@@ -199,9 +200,29 @@ def test_resuming_with_another_model_fails_clearly(full_run, data):
   config, workdir, _ = full_run
   other = synthetic_data.tiny_phase1_config()
   other.model.hidden = 24
+  with pytest.raises(run_manifest.RunMismatch,
+                     match="model.hidden: 32 → 24.*--overwrite"):
+    train.train_phase1(other, data, workdir)
   with pytest.raises(checkpoints.CheckpointError,
                      match="does not match the model"):
-    train.train_phase1(other, data, workdir)
+    state_lib.load_params(other, workdir, data.emb_TxD.shape[1])
+
+
+def test_resuming_on_other_data_fails_clearly(full_run):
+  config, workdir, _ = full_run
+  other = synthetic_data.make_prepared(seed=1)
+  with pytest.raises(run_manifest.RunMismatch, match="data fingerprint"):
+    train.train_phase1(config, other, workdir)
+
+
+def test_a_diverging_run_stops_before_saving(data, tmp_path):
+  config = synthetic_data.tiny_phase1_config(temperature=1e-30)
+  with pytest.raises(health.TrainingDiverged,
+                     match=r"phase 1 diverged: .*(nan|inf) at step 1 "
+                     r"\(epoch 1, batch 1\).*temperature 1e-30"):
+    train.train_phase1(config, data, tmp_path)
+  with state_lib.open_checkpoints(config, tmp_path) as ckpts:
+    assert ckpts.all_steps() == []
 
 
 def test_bad_config_and_data_are_reported(data, tmp_path):

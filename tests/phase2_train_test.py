@@ -15,7 +15,8 @@ from sklearn import metrics
 
 import phase2_synthetic
 from cacl_jax.common import checkpoints as checkpoints_lib
-from cacl_jax.phase2 import pretrained, train
+from cacl_jax.common import health, run_manifest
+from cacl_jax.phase2 import evaluate, pretrained, train
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -34,9 +35,9 @@ def data():
 
 
 @pytest.fixture(scope="module")
-def phase1_dir(tmp_path_factory):
+def phase1_dir(tmp_path_factory, data):
   workdir = tmp_path_factory.mktemp("phase1")
-  phase2_synthetic.write_phase1_checkpoint(workdir, epoch=3)
+  phase2_synthetic.write_phase1_checkpoint(workdir, data, epoch=3)
   (workdir / "phase1_eval.json").write_text(json.dumps({
       "auc_roc": 0.72, "f1": 0.482, "separation": 0.078, "pos_mean": 0.821,
       "neg_mean": 0.743, "checkpoint": {"val_loss": 0.72, "epoch": 3}}))
@@ -158,6 +159,46 @@ def test_resume_after_interrupt_equals_uninterrupted(tmp_path, data,
   for a, b in zip(jax.tree_util.tree_leaves(full_best.params),
                   jax.tree_util.tree_leaves(resumed["params"])):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_a_diverging_run_stops_before_saving(tmp_path, data, phase1_dir):
+  config = _config(phase1_dir)
+  config.train.learning_rate = 1e8
+  with pytest.raises(health.TrainingDiverged,
+                     match=r"phase 2 diverged: the training loss is nan at "
+                     r"step \d+ \(epoch 1, batch \d+\).*learning rate 1e\+08"):
+    train.run(config, tmp_path, data)
+  with checkpoints_lib.Checkpoints(tmp_path / train.CHECKPOINT_DIR,
+                                   metric="val_loss") as ckpt:
+    assert ckpt.all_steps() == []
+
+
+def test_constant_scores_are_reported_as_a_collapse(data, phase1_dir,
+                                                    full_run, caplog):
+  config = _config(phase1_dir)
+  frozen = pretrained.load(config, data.emb_TxD.shape[1])
+  _, best = _best_params(full_run[0], config)
+  zero = jax.tree_util.tree_map(np.zeros_like, best.params)
+  metrics_out, _ = evaluate.evaluate(config.model, zero,
+                                     frozen.project(data.emb_TxD), data)
+  assert metrics_out["warnings"] == [
+      "phase 2: validation P(match) collapsed to a constant (0.5 for all 64 "
+      "pairs): the model does not tell pairs apart (a too high learning "
+      "rate?), so its AUC and F1 mean nothing",
+      "phase 2: test P(match) collapsed to a constant (0.5 for all 64 pairs): "
+      "the model does not tell pairs apart (a too high learning rate?), so "
+      "its AUC and F1 mean nothing"]
+  assert metrics_out["warnings"][0] in caplog.text
+  assert full_run[1]["warnings"] == []
+
+
+def test_phase1_run_on_other_data_is_refused(tmp_path, data):
+  other = phase2_synthetic.make_data(seed=1)
+  phase2_synthetic.write_phase1_checkpoint(tmp_path / "p1", other)
+  with pytest.raises(run_manifest.RunMismatch,
+                     match="the Phase-1 run .*p1 was trained on other data"):
+    train.run(_config(tmp_path / "p1"), tmp_path / "p2", data)
+  assert not (tmp_path / "p2" / train.CHECKPOINT_DIR).exists()
 
 
 def test_missing_phase1_checkpoint_is_a_clear_error(tmp_path):

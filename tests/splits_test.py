@@ -49,3 +49,44 @@ def test_unique_jobs_dedupes_by_id_in_order_of_first_appearance():
   assert [j.job_id for j in jobs] == ["b", "a", "c"]
   assert jobs[0].title == "first b"
   assert splits.unique_jobs([]) == []
+
+
+def _labelled(labels):
+  return [records.Pair(
+      pair_id=f"p{i}", resume=records.Resume(role="r", experience_level=""),
+      job=records.Job(job_id=f"j{i}", title="t", description=""),
+      label=label) for i, label in enumerate(labels)]
+
+
+def test_check_splits_accepts_both_classes_everywhere():
+  labels = ["good_fit", "no_fit"] * 10
+  splits.check_splits(splits.sequential_split(_labelled(labels)), "f.jsonl")
+
+
+def test_check_splits_names_the_split_without_a_class_and_the_fix():
+  # 20 pairs → train 16, val 2, test 2; the test tenth is all no_fit.
+  labels = ["good_fit", "no_fit"] * 9 + ["no_fit", "potential_fit"]
+  with pytest.raises(ValueError) as e:
+    splits.check_splits(splits.sequential_split(_labelled(labels)),
+                        "f.jsonl")
+  message = str(e.value)
+  assert message.startswith("f.jsonl: the test split (pairs 19–20 of 20 in "
+                            "file order, pair_id 'p18' to 'p19') has no "
+                            "good_fit pair")
+  assert "shuffle the input" in message
+  labels = ["good_fit", "no_fit"] * 8 + ["good_fit"] * 2 + ["no_fit"] * 2
+  with pytest.raises(ValueError, match="the val split .* has no "
+                     "potential_fit or no_fit pair"):
+    splits.check_splits(splits.sequential_split(_labelled(labels)),
+                        "f.jsonl")
+
+
+def test_check_splits_one_class_or_too_few_pairs():
+  with pytest.raises(ValueError, match="none of the 12 pairs is "
+                     "potential_fit or no_fit"):
+    splits.check_splits(splits.sequential_split(_labelled(["good_fit"] * 12)),
+                        "all_good.jsonl")
+  with pytest.raises(ValueError, match="9 pairs; .* at least 10 pairs"):
+    splits.check_splits(
+        splits.sequential_split(_labelled(["good_fit", "no_fit"] * 4
+                                          + ["no_fit"])), "tiny.jsonl")

@@ -142,8 +142,8 @@ def write_json(path: PathLike, obj: Any) -> pathlib.Path:
 def locked(path: PathLike, *, shared: bool = False) -> Iterator[None]:
   """Holds an exclusive (or `shared`) `fcntl.flock` on `path` for the body.
 
-  The lock file is created if needed and never deleted, since deleting it
-  would let two processes lock different files of one name. The lock is
+  The lock file is created if needed; callers should never delete it, since
+  that would let two processes lock different files of one name. The lock is
   advisory: it orders only code that takes it too. Each call opens the file
   anew, so an exclusive call nested in another call on the same path, in one
   process, waits forever.

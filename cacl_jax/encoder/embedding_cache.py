@@ -9,15 +9,28 @@ length, dtype) and the serialized text. One folder per identity holds
 
 * `shard-<uuid>.npy`: float32 [n, dim] blocks, one per flush, append-only;
 * `index.json`: format version, identity, dim, the shards with their row
-  count and SHA-256, and the keys in row order.
+  count and SHA-256, and the keys in row order;
+* `.lock`: the file writers lock to take turns.
 
-Every file is written to a temporary name, fsync'ed and `os.replace`d, the
-index last, so a crash leaves the previous consistent state plus at most an
-orphan shard. On open, every shard is checked against the index (present,
-shape, SHA-256, finite values); anything inconsistent — a truncated or
-damaged shard, a malformed index — triggers a `CacheCorruptionWarning` and
-the folder is emptied and rebuilt: cached vectors are never used unchecked.
-One process writes a cache folder at a time.
+Every file is written with `common.files.atomic_write` (temporary name,
+fsync, rename), the index last, so a crash leaves the previous consistent
+state plus at most an orphan shard, and a full disk raises a `WriteError`
+naming the file. On open, every shard is checked against the index
+(present, shape, SHA-256, finite values); anything inconsistent — a
+truncated or damaged shard, a malformed index — triggers a
+`CacheCorruptionWarning` and the folder is emptied and rebuilt: cached
+vectors are never used unchecked. Damage a later flush finds is reported
+the same way, and the folder is rewritten from the vectors in memory.
+
+Several processes may use one folder at once. Every change to the shards
+and the index runs under an exclusive `fcntl.flock` on `.lock`: opening
+(with its cleanup), and each flush, which re-reads the index, takes in the
+shards other processes added since (checked as on open), writes one shard
+with the keys the index lacks and then the merged index. A lookup with
+misses first takes in what others added, so a text is encoded twice only
+when two processes miss it at the same time, and then only one copy is
+kept. Shards no index lists and temporary files are deleted only under the
+lock, when no other process can be writing one.
 """
 
 from __future__ import annotations
@@ -27,15 +40,17 @@ import json
 import os
 import pathlib
 import re
-import tempfile
 import uuid
 import warnings
 from typing import Sequence
 
 import numpy as np
 
+from cacl_jax.common import files
+
 FORMAT_VERSION = 1
 INDEX_NAME = "index.json"
+LOCK_NAME = ".lock"
 # A flush that would leave more shards than this rewrites them as one.
 MAX_SHARDS = 64
 _SHARD_NAME = re.compile(r"^shard-[0-9a-f]{32}\.npy$")
@@ -47,29 +62,6 @@ class CacheCorruptionWarning(RuntimeWarning):
 
 class _Damaged(Exception):
   pass
-
-
-def _sha256(path: pathlib.Path) -> str:
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    while chunk := f.read(1 << 22):
-      h.update(chunk)
-  return h.hexdigest()
-
-
-def _atomic_write(path: pathlib.Path, write) -> None:
-  """Calls write(binary file) on a temp file, then renames it to `path`."""
-  fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
-                             dir=path.parent)
-  try:
-    with os.fdopen(fd, "wb") as f:
-      write(f)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  except BaseException:
-    pathlib.Path(tmp).unlink(missing_ok=True)
-    raise
 
 
 def default_cache_dir() -> pathlib.Path:
@@ -101,7 +93,8 @@ class EmbeddingCache:
 
   Attributes:
     folder: this encoder's cache folder inside `cache_dir`.
-    hits / misses: requested texts found / not found in the cache, summed
+    hits / misses: requested texts found / not found in the cache (this
+      process's or, after a re-read of the index, other processes'), summed
       over `get` calls (a text repeated in one call counts each time).
     encoded: texts actually encoded (unique misses).
   """
@@ -112,18 +105,25 @@ class EmbeddingCache:
     self.dim = int(encoder.dim)
     self.folder = pathlib.Path(cache_dir) / folder_name(self.identity)
     self.hits = self.misses = self.encoded = 0
-    self._shards: list[dict] = []
+    # Rows of `_vectors` in order, their keys' rows, and the index's shards
+    # whose rows are in memory.
     self._keys: list[str] = []
     self._row: dict[str, int] = {}
     self._vectors = np.zeros((0, self.dim), np.float32)
+    self._shards_read: set[str] = set()
     self.folder.mkdir(parents=True, exist_ok=True)
-    try:
-      self._load()
-    except _Damaged as e:
-      warnings.warn(f"embedding cache {self.folder} is damaged ({e}); "
-                    "rebuilding it from scratch", CacheCorruptionWarning,
-                    stacklevel=2)
-      self._reset()
+    with self._lock():
+      try:
+        shards, keys = self._read_index()
+        self._take_in(shards, keys)
+        self._remove_orphans(shards)
+      except _Damaged as e:
+        warnings.warn(f"embedding cache {self.folder} is damaged ({e}); "
+                      "rebuilding it from scratch", CacheCorruptionWarning,
+                      stacklevel=2)
+        self._keys, self._row = [], {}
+        self._vectors = np.zeros((0, self.dim), np.float32)
+        self._clear_folder()
 
   def __len__(self) -> int:
     return len(self._keys)
@@ -133,12 +133,16 @@ class EmbeddingCache:
     return {"hits": self.hits, "misses": self.misses,
             "encoded": self.encoded, "size": len(self)}
 
-  def _load(self) -> None:
+  def _lock(self):
+    return files.locked(self.folder / LOCK_NAME)
+
+  def _read_index(self) -> tuple[list[dict], list[str]]:
+    """The index's shard entries and keys, checked for form, not content."""
     index_path = self.folder / INDEX_NAME
     if not index_path.exists():
       if any(_SHARD_NAME.match(p.name) for p in self.folder.iterdir()):
         raise _Damaged(f"shards present but {INDEX_NAME} is missing")
-      return
+      return [], []
     try:
       index = json.loads(index_path.read_text(encoding="utf-8"))
       version, identity = index["format"], index["identity"]
@@ -152,97 +156,154 @@ class EmbeddingCache:
         dim != self.dim:
       raise _Damaged(f"{index_path}: written for format {version!r}, "
                      f"identity {identity!r}, dim {dim!r}")
-    blocks = []
     for shard in shards:
-      try:
-        name, count, digest = shard["file"], shard["count"], shard["sha256"]
-      except (KeyError, TypeError):
-        raise _Damaged(f"{index_path}: malformed shard entry {shard!r}"
-                       ) from None
-      path = self.folder / str(name)
-      if not _SHARD_NAME.match(str(name)) or not path.is_file():
-        raise _Damaged(f"{path}: shard missing")
-      if _sha256(path) != digest:
-        raise _Damaged(f"{path}: SHA-256 differs from the index (truncated "
-                       "or modified)")
-      try:
-        block = np.load(path, allow_pickle=False)
-      except (OSError, ValueError) as e:
-        raise _Damaged(f"{path}: unreadable: {e}") from None
-      if block.dtype != np.float32 or block.shape != (count, self.dim):
-        raise _Damaged(f"{path}: {block.dtype}{block.shape}, expected "
-                       f"float32({count}, {self.dim})")
-      if not np.isfinite(block).all():
-        raise _Damaged(f"{path}: non-finite values")
-      blocks.append(block)
-    if len(keys) != sum(b.shape[0] for b in blocks) or \
-        len(set(keys)) != len(keys):
-      raise _Damaged(f"{index_path}: {len(keys)} keys for "
-                     f"{sum(b.shape[0] for b in blocks)} rows, or duplicates")
-    self._shards, self._keys = list(shards), list(keys)
-    self._row = {k: i for i, k in enumerate(keys)}
-    if blocks:
-      self._vectors = np.concatenate(blocks)
-    self._remove_orphans()
+      if not (isinstance(shard, dict) and
+              _SHARD_NAME.match(str(shard.get("file"))) and
+              isinstance(shard.get("count"), int) and shard["count"] >= 0 and
+              isinstance(shard.get("sha256"), str)):
+        raise _Damaged(f"{index_path}: malformed shard entry {shard!r}")
+    if not all(isinstance(k, str) for k in keys):
+      raise _Damaged(f"{index_path}: keys must be strings")
+    rows = sum(shard["count"] for shard in shards)
+    if len(keys) != rows or len(set(keys)) != len(keys):
+      raise _Damaged(f"{index_path}: {len(keys)} keys for {rows} rows, or "
+                     "duplicates")
+    return shards, keys
 
-  def _remove_orphans(self) -> None:
-    """Deletes shard and temp files the index does not list."""
-    listed = {s["file"] for s in self._shards}
+  def _read_shard(self, shard: dict) -> np.ndarray:
+    """The vectors of one index entry, checked against it."""
+    path = self.folder / shard["file"]
+    if not path.is_file():
+      raise _Damaged(f"{path}: shard missing")
+    if files.sha256_file(path) != shard["sha256"]:
+      raise _Damaged(f"{path}: SHA-256 differs from the index (truncated "
+                     "or modified)")
+    try:
+      block = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+      raise _Damaged(f"{path}: unreadable: {e}") from None
+    if block.dtype != np.float32 or block.shape != (shard["count"], self.dim):
+      raise _Damaged(f"{path}: {block.dtype}{block.shape}, expected "
+                     f"float32({shard['count']}, {self.dim})")
+    if not np.isfinite(block).all():
+      raise _Damaged(f"{path}: non-finite values")
+    return block
+
+  def _take_in(self, shards: list[dict], keys: list[str]) -> None:
+    """Adds the rows of the listed shards not read yet to memory."""
+    start = 0
+    for shard in shards:
+      end = start + shard["count"]
+      if shard["file"] not in self._shards_read:
+        self._add(keys[start:end], self._read_shard(shard))
+      start = end
+    self._shards_read = {shard["file"] for shard in shards}
+
+  def _add(self, keys: list[str], vectors: np.ndarray) -> None:
+    """Adds the rows whose keys memory lacks: a key keeps its first vector."""
+    fresh = [i for i, k in enumerate(keys) if k not in self._row]
+    self._row.update((keys[i], len(self._keys) + j)
+                     for j, i in enumerate(fresh))
+    self._keys.extend(keys[i] for i in fresh)
+    if fresh:
+      self._vectors = np.concatenate([self._vectors, vectors[fresh]])
+
+  def _remove_orphans(self, shards: list[dict]) -> None:
+    """Deletes shard and temp files the index does not list (under the
+    lock, so none of them is being written)."""
+    listed = {s["file"] for s in shards}
     for path in self.folder.iterdir():
       if ((_SHARD_NAME.match(path.name) and path.name not in listed) or
           path.name.endswith(".tmp")):
         path.unlink(missing_ok=True)
 
-  def _reset(self) -> None:
+  def _clear_folder(self) -> None:
+    """Deletes every shard, the index and temp files (under the lock)."""
     for path in self.folder.iterdir():
       if (_SHARD_NAME.match(path.name) or path.name == INDEX_NAME or
           path.name.endswith(".tmp")):
         path.unlink(missing_ok=True)
-    self._shards, self._keys, self._row = [], [], {}
-    self._vectors = np.zeros((0, self.dim), np.float32)
+    self._shards_read = set()
 
-  def _write_shard(self, vectors: np.ndarray) -> dict:
+  def _write_shard(self, keys: list[str]) -> dict:
+    vectors = self._vectors[[self._row[k] for k in keys]]
     path = self.folder / f"shard-{uuid.uuid4().hex}.npy"
-    _atomic_write(path, lambda f: np.save(f, vectors, allow_pickle=False))
-    return {"file": path.name, "count": int(vectors.shape[0]),
-            "sha256": _sha256(path)}
+    files.atomic_write(path, lambda f: np.save(f, vectors, allow_pickle=False),
+                       needed_bytes=vectors.nbytes + 128)
+    return {"file": path.name, "count": len(keys),
+            "sha256": files.sha256_file(path)}
 
-  def _append(self, keys: list[str], vectors: np.ndarray) -> None:
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    if vectors.shape != (len(keys), self.dim) or \
-        not np.isfinite(vectors).all():
-      raise ValueError(f"encoder returned {vectors.dtype}{vectors.shape} "
-                       f"(finite: {np.isfinite(vectors).all()}), expected "
-                       f"finite float32({len(keys)}, {self.dim})")
-    all_vectors = np.concatenate([self._vectors, vectors])
-    compact = len(self._shards) + 1 > MAX_SHARDS
-    if compact:
-      shards = [self._write_shard(all_vectors)]
+  def _write_index(self, shards: list[dict], keys: list[str]) -> None:
+    data = json.dumps({"format": FORMAT_VERSION, "identity": self.identity,
+                       "dim": self.dim, "dtype": "float32",
+                       "shards": shards, "keys": keys}).encode("utf-8")
+    files.atomic_write(self.folder / INDEX_NAME, lambda f: f.write(data),
+                       needed_bytes=len(data))
+
+  def _sync(self, keys: Sequence[str] = (),
+            vectors: np.ndarray | None = None) -> None:
+    """Under the lock: takes in what other processes added, adds `keys`
+    (those still missing) to memory, and writes every key in memory that
+    the index lacks as one shard, then the merged index."""
+    with self._lock():
+      try:
+        shards, disk_keys = self._read_index()
+        self._take_in(shards, disk_keys)
+      except _Damaged as e:
+        warnings.warn(f"embedding cache {self.folder} is damaged ({e}); "
+                      "rewriting it from the vectors in memory",
+                      CacheCorruptionWarning)
+        self._clear_folder()
+        shards, disk_keys = [], []
+      if vectors is not None:
+        self._add(list(keys), vectors)
+      listed = set(disk_keys)
+      missing = [k for k in self._keys if k not in listed]
+      if missing:
+        self._write(shards, disk_keys, missing)
+
+  def _write(self, shards: list[dict], disk_keys: list[str],
+             missing: list[str]) -> None:
+    """Under the lock: appends a shard of `missing` to the index, or
+    rewrites all rows as one shard if there would be over `MAX_SHARDS`;
+    the new shard is deleted again if the index cannot be written."""
+    keys = disk_keys + missing
+    if len(shards) + 1 > MAX_SHARDS:
+      shards = [self._write_shard(keys)]
     else:
-      shards = self._shards + [self._write_shard(vectors)]
-    all_keys = self._keys + keys
-    index = {"format": FORMAT_VERSION, "identity": self.identity,
-             "dim": self.dim, "dtype": "float32", "shards": shards,
-             "keys": all_keys}
-    _atomic_write(self.folder / INDEX_NAME,
-                  lambda f: f.write(json.dumps(index).encode("utf-8")))
-    self._shards, self._keys, self._vectors = shards, all_keys, all_vectors
-    self._row.update((k, i) for i, k in enumerate(keys, len(self._row)))
-    if compact:
-      self._remove_orphans()
+      shards = shards + [self._write_shard(missing)]
+    try:
+      self._write_index(shards, keys)
+    except BaseException:
+      (self.folder / shards[-1]["file"]).unlink(missing_ok=True)
+      raise
+    self._shards_read = {shard["file"] for shard in shards}
+    self._remove_orphans(shards)
 
   def get(self, texts: Sequence[str], progress: bool = False) -> np.ndarray:
     """Embeddings [len(texts), dim] float32 in order; encodes only misses."""
     texts = list(texts)
     keys = [text_key(self.identity, t) for t in texts]
+    if any(k not in self._row for k in keys):
+      self._sync()
     found = sum(k in self._row for k in keys)
     self.hits += found
     self.misses += len(keys) - found
     todo = {k: t for k, t in zip(keys, texts) if k not in self._row}
     if todo:
       vectors = self.encoder.encode(list(todo.values()), progress=progress)
-      self._append(list(todo), vectors)
+      self._check_encoded(len(todo), vectors)
+      self._sync(list(todo), np.asarray(vectors, np.float32))
       self.encoded += len(todo)
     if not keys:
       return np.zeros((0, self.dim), np.float32)
     return self._vectors[[self._row[k] for k in keys]]
+
+  def _check_encoded(self, count: int, vectors: np.ndarray) -> None:
+    """Refuses encoder output of the wrong shape or with non-finite values."""
+    vectors = np.asarray(vectors)
+    if vectors.shape != (count, self.dim) or \
+        not np.isfinite(vectors).all():
+      raise ValueError(f"encoder returned {vectors.dtype}{vectors.shape} "
+                       f"(finite: {np.isfinite(vectors).all()}), expected "
+                       f"finite float32({count}, {self.dim})")

@@ -9,9 +9,12 @@ of the skill URI order and the sha256 of `distances.npy`.
 
 A cache is reused only if its manifest parses, names this `CODE_VERSION` and
 fingerprint, and the matrix has the recorded shape and (with `verify`) the
-recorded checksum; otherwise it is rebuilt, and the reason is logged and
-returned. Files are written under temporary names and renamed, matrix
-first and manifest last, so an interrupted build never looks valid.
+recorded checksum; otherwise it is rebuilt, and the reason is returned and
+logged: at INFO when there was no cache yet, as a WARNING when an existing
+one was stale, damaged or incomplete. Files are written with
+`common.files.atomic_write`, matrix first and manifest last, so an
+interrupted build never looks valid and a full disk raises a `WriteError`
+naming the file.
 """
 
 from __future__ import annotations
@@ -21,12 +24,12 @@ import hashlib
 import json
 import os
 import pathlib
-import tempfile
 import time
 
 from absl import logging
 import numpy as np
 
+from cacl_jax.common import files
 from cacl_jax.ontology import distances as dist_lib
 from cacl_jax.ontology import esco_files as ef
 from cacl_jax.ontology import graph as graph_lib
@@ -35,6 +38,7 @@ from cacl_jax.ontology import graph as graph_lib
 CODE_VERSION = "skill-distances/1"
 MATRIX_FILE = "distances.npy"
 MANIFEST_FILE = "manifest.json"
+NO_CACHE = "no cache yet"
 
 PathLike = str | os.PathLike
 
@@ -62,7 +66,9 @@ def _stale_reason(directory: pathlib.Path, fingerprint: str,
   """Why the cache in `directory` cannot be used; "" if it can."""
   manifest_path = directory / MANIFEST_FILE
   if not manifest_path.is_file():
-    return "no cache yet"
+    if (directory / MATRIX_FILE).exists():
+      return f"incomplete cache ({MATRIX_FILE} without {MANIFEST_FILE})"
+    return NO_CACHE
   try:
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     checks = [
@@ -86,21 +92,9 @@ def _stale_reason(directory: pathlib.Path, fingerprint: str,
     return f"damaged matrix ({type(e).__name__}: {e})"
   if matrix.shape != shape or matrix.dtype != np.uint8:
     return f"damaged matrix (shape {matrix.shape} {matrix.dtype})"
-  if verify and ef.file_sha256(matrix_path) != expected_sha:
+  if verify and files.sha256_file(matrix_path) != expected_sha:
     return "damaged matrix (checksum mismatch)"
   return ""
-
-
-def _write_atomic(directory: pathlib.Path, name: str, write) -> pathlib.Path:
-  fd, tmp = tempfile.mkstemp(prefix=name + ".", suffix=".tmp", dir=directory)
-  try:
-    with os.fdopen(fd, "wb") as f:
-      write(f)
-    os.replace(tmp, directory / name)
-  except BaseException:
-    pathlib.Path(tmp).unlink(missing_ok=True)
-    raise
-  return directory / name
 
 
 def _build(directory: pathlib.Path, ontology: graph_lib.Ontology,
@@ -112,26 +106,35 @@ def _build(directory: pathlib.Path, ontology: graph_lib.Ontology,
   seconds = time.perf_counter() - start
   directory.mkdir(parents=True, exist_ok=True)
   (directory / MANIFEST_FILE).unlink(missing_ok=True)
-  matrix_path = _write_atomic(directory, MATRIX_FILE,
-                              lambda f: np.save(f, matrix))
+  matrix_path = files.atomic_write(directory / MATRIX_FILE,
+                                   lambda f: np.save(f, matrix),
+                                   needed_bytes=matrix.nbytes)
   manifest = {
       "code_version": CODE_VERSION,
       "esco_fingerprint": fingerprint,
       "esco_files": {
           stem: (None if path is None else
-                 {"name": path.name, "sha256": ef.file_sha256(path)})
+                 {"name": path.name, "sha256": files.sha256_file(path)})
           for stem, path in ontology.files.paths.items()},
       "shape": list(matrix.shape),
       "dtype": "uint8",
       "no_path": dist_lib.NO_PATH,
       "skill_order_sha256": skill_order_sha256(
           ontology.skill_index.row_to_uri),
-      "matrix_sha256": ef.file_sha256(matrix_path),
+      "matrix_sha256": files.sha256_file(matrix_path),
       "backend": backend,
       "build_seconds": round(seconds, 3),
   }
-  _write_atomic(directory, MANIFEST_FILE, lambda f: f.write(
-      json.dumps(manifest, indent=2, sort_keys=True).encode()))
+  files.write_json(directory / MANIFEST_FILE, manifest)
+
+
+def _log_rebuild(directory: pathlib.Path, reason: str) -> None:
+  """INFO for a first build; WARNING when an existing cache is replaced."""
+  if reason == NO_CACHE:
+    logging.info("Building skill distances in %s: %s", directory, reason)
+  else:
+    logging.warning("Rebuilding skill distances in %s: %s", directory,
+                    reason)
 
 
 def open_distance_cache(esco_dir: PathLike, cache_dir: PathLike, *,
@@ -144,18 +147,18 @@ def open_distance_cache(esco_dir: PathLike, cache_dir: PathLike, *,
   `ontology`, if given, must be `load_ontology(esco_dir)`; it saves a
   reload when building and adds a check of the skill order.
   """
-  files = ef.locate_esco_files(esco_dir)
+  esco = ef.locate_esco_files(esco_dir)
   if (ontology is not None and
-      ontology.files.folder.resolve() != files.folder.resolve()):
+      ontology.files.folder.resolve() != esco.folder.resolve()):
     raise ValueError(f"ontology of {ontology.files.folder} given for the "
-                     f"distances of {files.folder}")
-  fingerprint = files.fingerprint()
+                     f"distances of {esco.folder}")
+  fingerprint = esco.fingerprint()
   directory = cache_directory(cache_dir, fingerprint)
   skill_order = (None if ontology is None else
                  skill_order_sha256(ontology.skill_index.row_to_uri))
   reason = _stale_reason(directory, fingerprint, skill_order, verify)
   if reason:
-    logging.info("Building skill distances in %s: %s", directory, reason)
+    _log_rebuild(directory, reason)
     if ontology is None:
       ontology = graph_lib.load_ontology(esco_dir)
     _build(directory, ontology, fingerprint, backend, progress)

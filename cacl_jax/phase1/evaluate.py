@@ -5,7 +5,8 @@ cosine similarity of its projected resume and job; against the binary label
 this gives AUC-ROC, the mean positive and negative similarity and their
 separation, and the F1-optimal threshold with its F1. The frozen encoder's
 own cosine similarity is scored the same way as a reference. Results go to
-`<workdir>/phase1_eval.json`, plots to `<workdir>/plots/`.
+`<workdir>/phase1_eval.json` (with a warning when every pair gets the same
+score), plots to `<workdir>/plots/`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from cacl_jax.common import metrics_log
+from cacl_jax.common import health, metrics_log
 from cacl_jax.data import prepared
 from cacl_jax.evaluation import classification, plots
 from cacl_jax.phase1 import projection, state as state_lib
@@ -101,6 +102,8 @@ def evaluate_phase1(config: ml_collections.ConfigDict,
       "encoder_baseline": similarity_metrics(
           label_N, encoder_similarities(data, split_name)),
       "plots": {k: str(p.relative_to(workdir)) for k, p in plot_paths.items()},
+      "warnings": [w for w in (health.collapse_warning(
+          f"phase 1: {split_name} cosine similarity", scores_N),) if w],
   }
   path = workdir / EVAL_FILE
   path.write_text(json.dumps(results, indent=2) + "\n")

@@ -7,7 +7,10 @@ own job pool, a fixed rng), logs step and epoch metrics and saves a
 checkpoint holding the state and the epoch; the best checkpoint by
 validation loss and the latest are kept. Every random draw derives from
 (seed, epoch, step), so a run resumed from its latest checkpoint ends with
-the same parameters as an uninterrupted one.
+the same parameters as an uninterrupted one. A NaN or infinite loss stops
+the run before its epoch is saved (`health.TrainingDiverged`), and the
+workdir records the config and data it was trained with (`run_manifest`), so
+resuming with other data or settings is refused.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import tqdm
 from absl import logging
 
 from cacl_jax import pipeline
-from cacl_jax.common import metrics_log
+from cacl_jax.common import health, metrics_log, run_manifest
 from cacl_jax.data import prepared
 from cacl_jax.phase1 import batches as batches_lib
 from cacl_jax.phase1 import config as config_lib
@@ -81,6 +84,21 @@ def _epoch_summary(step_metrics: dict[str, np.ndarray], val: dict,
   }
 
 
+def _check_finite(epoch: int, first_step: int, step_metrics: dict,
+                  val: dict, config) -> None:
+  """Stops the run at the first non-finite loss or gradient norm."""
+  settings = {"learning_rate": config.train.learning_rate,
+              "temperature": config.train.temperature}
+  health.check_finite(
+      "phase 1", {"training loss": step_metrics["loss"],
+                  "gradient norm": step_metrics["grad_norm"]},
+      first_step=first_step, epoch=epoch, settings=settings,
+      valid_S=step_metrics["num_anchors"] > 0)
+  health.check_finite("phase 1", {"validation loss": [val["loss"]]},
+                      first_step=first_step + len(step_metrics["loss"]) - 1,
+                      epoch=epoch, settings=settings)
+
+
 def _warn_if_clipped(epoch: int, summary: dict, clip_norm: float) -> None:
   if summary["epoch/clip_fraction"] > 0:
     logging.warning(
@@ -132,6 +150,7 @@ def train_phase1(config: ml_collections.ConfigDict,
   run_epoch = _EpochRunner(config, settings)
   state = state_lib.create_state(config, data.emb_TxD.shape[1], init_key)
   validation = steps.make_validation(state.apply_fn, settings)
+  run_manifest.start_run(workdir, config, prepared.fingerprint(data))
 
   start = time.perf_counter()
   with state_lib.open_checkpoints(config, workdir) as ckpts:
@@ -170,6 +189,8 @@ def train_phase1(config: ml_collections.ConfigDict,
             log.write(step, {f"train/{k}": v[i]
                              for k, v in step_metrics.items()},
                       epoch=epoch + 1)
+        _check_finite(epoch + 1, epoch * steps_per_epoch + 1, step_metrics,
+                      val, config)
         summary = _epoch_summary(step_metrics, val, ratios_3)
         summary["epoch/seconds"] = time.perf_counter() - epoch_start
         _warn_if_clipped(epoch + 1, summary, t.grad_clip_norm)

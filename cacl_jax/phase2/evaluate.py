@@ -18,6 +18,7 @@ import ml_collections
 import numpy as np
 from scipy import special
 
+from cacl_jax.common import health
 from cacl_jax.data import prepared, records
 from cacl_jax.evaluation import classification, plots, ranking, report
 from cacl_jax.phase2 import classifier
@@ -86,6 +87,9 @@ def evaluate(model_config: ml_collections.ConfigDict, params, emb_TxE,
           test_logit, test.job_N, test.label_N, len(test.job_row_P),
           min_candidates=min_resume_candidates),
   }
+  metrics["warnings"] = [w for w in (
+      health.collapse_warning("phase 2: validation P(match)", val_prob),
+      health.collapse_warning("phase 2: test P(match)", test_prob)) if w]
   arrays = {"test_label": test.label_N, "test_prob": test_prob,
             **{f"test_prob_{k}": v for k, v in by_label.items()}}
   return metrics, arrays
@@ -199,6 +203,7 @@ def write_outputs(workdir, metrics: Mapping[str, Any],
       "Phase 1 column: cosine similarity on the validation split (§7.1)."
       if phase1 is not None else
       "Phase 1 evaluation was not found, so its column is left out.",
+      *(f"**Warning:** {w}." for w in metrics.get("warnings", ())),
   ]
   report_path = report.write_report(
       workdir / REPORT_NAME, "CACL evaluation report", columns,

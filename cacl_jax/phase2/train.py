@@ -4,9 +4,12 @@ The encoder and the Phase-1 projection head are frozen and deterministic, so
 the projection of every text is computed once and the head trains on those
 (the same numbers the original recomputed every batch). An epoch is one
 compiled `lax.scan` over its batches; validation loss and accuracy run after
-every epoch; Orbax keeps the latest checkpoint (to resume) and the best by
-validation loss (to evaluate). Epoch order and dropout masks derive from
+every epoch; Orbax keeps the latest two checkpoints (to resume, the older
+one in case the newer is damaged) and the best by validation loss (to
+evaluate). Epoch order and dropout masks derive from
 (seed, epoch, step) alone, so a resumed run matches an uninterrupted one.
+As in Phase 1, a non-finite loss stops the run before its epoch is saved and
+the workdir records the config, the data and the Phase-1 run it builds on.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from flax.training import train_state
 import tqdm
 
 from cacl_jax.common import checkpoints as checkpoints_lib
-from cacl_jax.common import metrics_log
+from cacl_jax.common import health, metrics_log, run_manifest
 from cacl_jax.data import prepared
 from cacl_jax.phase1 import batches as batches_lib
 from cacl_jax.phase2 import classifier, config as config_lib, evaluate, losses
@@ -112,10 +115,12 @@ def _validate(params, emb_TxE, resume_N, job_N, label_N, *, apply_fn,
 
 
 def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
-          data: prepared.PreparedData, emb_TxE: np.ndarray) -> dict[str, Any]:
+          data: prepared.PreparedData, emb_TxE: np.ndarray,
+          links: dict[str, str] | None = None) -> dict[str, Any]:
   """Trains (or resumes) the head; returns the best params and a summary.
 
-  `emb_TxE` is the frozen Phase-1 projection of every text of `data`.
+  `emb_TxE` is the frozen Phase-1 projection of every text of `data`;
+  `links` identifies the runs it came from (recorded in run.json).
   """
   workdir = pathlib.Path(workdir)
   t = config.train
@@ -137,6 +142,7 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
   state = create_state(config, emb.shape[1])
   validate = jax.jit(functools.partial(_validate, apply_fn=state.apply_fn,
                                        pos_weight=t.pos_weight))
+  run_manifest.start_run(workdir, config, prepared.fingerprint(data), links)
 
   with checkpoints_lib.Checkpoints(
       workdir / CHECKPOINT_DIR, metric="val_loss", mode="min",
@@ -159,12 +165,19 @@ def train(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
             state, emb, *train_rows, shuffle_key, np.int32(epoch), dropout_key)
         val = jax.device_get(validate(state.params, emb, *val_rows))
         loss_S = np.asarray(loss_S, np.float64)
+        first_step = epoch * steps_per_epoch + 1
+        health.check_finite("phase 2", {"training loss": loss_S},
+                            first_step=first_step, epoch=epoch + 1,
+                            settings={"learning_rate": t.learning_rate})
+        health.check_finite("phase 2", {"validation loss": [val["loss"]]},
+                            first_step=first_step + len(loss_S) - 1,
+                            epoch=epoch + 1,
+                            settings={"learning_rate": t.learning_rate})
         record = {"epoch/train_loss": float((loss_S * counts_S).sum()
                                             / counts_S.sum()),
                   "epoch/val_loss": float(val["loss"]),
                   "epoch/val_accuracy": float(val["accuracy"]),
                   "epoch/seconds": time.perf_counter() - start}
-        first_step = epoch * steps_per_epoch + 1
         for i, loss in enumerate(loss_S):
           if (first_step + i) % t.log_every == 0:
             log.write(first_step + i, {"train/loss": loss}, epoch=epoch + 1)
@@ -218,10 +231,14 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
   config_lib.validate(config)
   workdir = pathlib.Path(workdir)
   frozen = pretrained.load(config, data.emb_TxD.shape[1])
+  phase1_run = run_manifest.require_same_data(
+      config.phase1_workdir, prepared.fingerprint(data), "the Phase-1 run")
   logging.info("Phase 2: frozen Phase-1 head from %s (epoch %s)",
                config.phase1_workdir, frozen.info.get("epoch"))
   emb_TxE = frozen.project(data.emb_TxD)
-  trained = train(config, workdir, data, emb_TxE)
+  trained = train(config, workdir, data, emb_TxE,
+                  links={"phase1_run_id": phase1_run["run_id"],
+                         "phase1_checkpoint_step": str(frozen.info["step"])})
   metrics, arrays = evaluate.evaluate(
       config.model, trained["params"], emb_TxE, data,
       config.eval.min_resume_candidates)
