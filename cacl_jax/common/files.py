@@ -1,5 +1,5 @@
-"""File helpers every cache and output writer shares: hashing, atomic writes
-and locks.
+"""File helpers every cache and output writer shares: where caches live,
+hashing, strict JSON, atomic writes and locks.
 
 A file written with `atomic_write` appears under its final name only once it
 is complete and flushed to disk, so a crash or a full disk never leaves a
@@ -16,11 +16,12 @@ import errno
 import fcntl
 import hashlib
 import json
+import math
 import os
 import pathlib
 import shutil
 import tempfile
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Callable, Iterator, Mapping
 
 PathLike = str | os.PathLike
 
@@ -131,9 +132,31 @@ def atomic_write(path: PathLike, write: Callable[[BinaryIO], Any], *,
   return path
 
 
+def cache_root(configured: PathLike | None = None) -> pathlib.Path:
+  """The folder every cache lives under: `configured` (a config's
+  `data.cache_dir`) when given, else $CACL_CACHE_DIR, else ~/.cache/cacl_jax."""
+  root = (configured or os.environ.get("CACL_CACHE_DIR")
+          or pathlib.Path.home() / ".cache" / "cacl_jax")
+  return pathlib.Path(root).expanduser()
+
+
+def jsonable(value: Any) -> Any:
+  """`value` with strict-JSON leaves: mappings and sequences converted
+  recursively, numpy scalars as Python numbers, NaN and inf as None."""
+  if isinstance(value, Mapping):
+    return {str(k): jsonable(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [jsonable(v) for v in value]
+  if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+    value = value.item()
+  if isinstance(value, float) and not math.isfinite(value):
+    return None
+  return value
+
+
 def write_json(path: PathLike, obj: Any) -> pathlib.Path:
-  """Writes `obj` as indented JSON, atomically."""
-  data = json.dumps(obj, indent=2, sort_keys=True,
+  """Writes `obj` as indented strict JSON (see `jsonable`), atomically."""
+  data = json.dumps(jsonable(obj), indent=2, sort_keys=True,
                     ensure_ascii=False).encode("utf-8")
   return atomic_write(path, lambda f: f.write(data), needed_bytes=len(data))
 

@@ -11,22 +11,16 @@ the JSON lines back, e.g. for loss-curve plots.
 from __future__ import annotations
 
 import json
-import math
 import pathlib
 from typing import Any, Mapping
 
 import numpy as np
 import tensorboardX
 
+from cacl_jax.common import files
+
 JSONL_NAME = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
-
-
-def _jsonable(value: Any) -> Any:
-  value = value.item() if hasattr(value, "item") else value
-  if isinstance(value, float) and not math.isfinite(value):
-    return None  # strict JSON has no NaN/inf; read back as NaN
-  return value
 
 
 def read_history(workdir: str | pathlib.Path) -> list[dict[str, Any]]:
@@ -64,9 +58,8 @@ class MetricsLog:
     self.workdir.mkdir(parents=True, exist_ok=True)
     self.path = self.workdir / JSONL_NAME
     kept = [r for r in read_history(self.workdir) if r["step"] <= start_step]
-    tmp = self.path.with_name(JSONL_NAME + ".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
-    tmp.replace(self.path)
+    text = "".join(json.dumps(r) + "\n" for r in kept).encode("utf-8")
+    files.atomic_write(self.path, lambda f: f.write(text))
     self._file = self.path.open("a")
     self._writer = tensorboardX.SummaryWriter(
         str(self.workdir / TENSORBOARD_DIR), purge_step=start_step + 1)
@@ -81,8 +74,8 @@ class MetricsLog:
             ) -> None:
     """Logs `scalars` at `step`; `fields` (e.g. epoch) go to JSON only."""
     record = {"step": int(step)}
-    record.update({k: _jsonable(v) for k, v in fields.items()})
-    record.update({k: _jsonable(v) for k, v in scalars.items()})
+    record.update({k: files.jsonable(v) for k, v in fields.items()})
+    record.update({k: files.jsonable(v) for k, v in scalars.items()})
     self._file.write(json.dumps(record) + "\n")
     self._file.flush()
     for name, value in scalars.items():

@@ -14,10 +14,9 @@ import dataclasses
 import json
 import os
 import pathlib
-import tempfile
 from typing import Iterable, Iterator
 
-from cacl_jax.common import textfile
+from cacl_jax.common import files, textfile
 from cacl_jax.data import records
 
 PathLike = str | os.PathLike
@@ -81,22 +80,14 @@ def write_pairs(path: PathLike, pairs: Iterable[records.Pair]) -> int:
   The file appears under its final name only once complete, so an
   interrupted write never leaves a truncated data file behind.
   """
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp",
-                             dir=path.parent)
   count = 0
-  try:
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-      for pair in pairs:
-        f.write(json.dumps(records.pair_to_dict(pair), ensure_ascii=False))
-        f.write("\n")
-        count += 1
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, path)
-  except BaseException:
-    pathlib.Path(tmp).unlink(missing_ok=True)
-    raise
+
+  def write(f) -> None:
+    nonlocal count
+    for pair in pairs:
+      line = json.dumps(records.pair_to_dict(pair), ensure_ascii=False)
+      f.write(line.encode("utf-8") + b"\n")
+      count += 1
+
+  files.atomic_write(path, write)
   return count

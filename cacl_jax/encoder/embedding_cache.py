@@ -66,10 +66,7 @@ class _Damaged(Exception):
 
 def default_cache_dir() -> pathlib.Path:
   """`$CACL_CACHE_DIR/embeddings`, else `~/.cache/cacl_jax/embeddings`."""
-  root = os.environ.get("CACL_CACHE_DIR")
-  if root:
-    return pathlib.Path(root).expanduser() / "embeddings"
-  return pathlib.Path.home() / ".cache" / "cacl_jax" / "embeddings"
+  return files.cache_root() / "embeddings"
 
 
 def text_key(identity: str, text: str) -> str:

