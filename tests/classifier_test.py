@@ -1,10 +1,13 @@
-"""Classification head: the §6.2 layer sizes, a numpy forward pass, dropout."""
+"""Classification head: the §6.2 layer sizes, init, a numpy forward pass,
+dropout, and the Phase-2 logits of a restored Phase-1 head."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
-from cacl_jax.phase2 import classifier, config as config_lib
+import phase2_synthetic
+from cacl_jax.phase2 import classifier, config as config_lib, pretrained
 
 
 def _setup():
@@ -25,11 +28,18 @@ def test_layer_shapes_and_parameter_count():
   assert classifier.num_params(params) == 41217
 
 
-def test_torch_style_init_bounds():
+def test_init_is_xavier_uniform_with_zero_biases():
   _, params = _setup()
-  for name, fan_in in (("hidden_0", 256), ("hidden_1", 128), ("output", 64)):
-    for leaf in params[name].values():
-      assert np.abs(np.asarray(leaf)).max() <= 1 / np.sqrt(fan_in)
+  for name, fan_in, fan_out in (("hidden_0", 256, 128), ("hidden_1", 128, 64),
+                                ("output", 64, 1)):
+    kernel = np.asarray(params[name]["kernel"])
+    bound = np.sqrt(6 / (fan_in + fan_out))
+    assert np.abs(kernel).max() <= bound
+    assert np.abs(kernel).max() > 0.9 * bound
+    np.testing.assert_array_equal(np.asarray(params[name]["bias"]), 0.0)
+  # Uniform on ±b has variance b²/3 = 2/(fan_in + fan_out); 32,768 draws.
+  np.testing.assert_allclose(np.asarray(params["hidden_0"]["kernel"]).var(),
+                             2 / (256 + 128), rtol=0.03)
 
 
 def test_forward_matches_numpy():
@@ -60,3 +70,49 @@ def test_dropout_only_in_training():
   c = head.apply({"params": params}, x, x, deterministic=True)
   d = head.apply({"params": params}, x, x, deterministic=True)
   np.testing.assert_array_equal(c, d)
+
+
+def _numpy_original_logits(p1, p2, emb, resume_rows, job_rows, normalized):
+  """The original's Phase-2 forward pass in float64: Phase-1 head (its final
+  L2 normalisation only when `normalized`), concat, classifier MLP."""
+  p1 = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), p1)
+  p2 = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), p2)
+  h = np.maximum(emb @ p1["hidden"]["kernel"] + p1["hidden"]["bias"], 0)
+  z = h @ p1["output"]["kernel"] + p1["output"]["bias"]
+  if normalized:
+    z = z / np.linalg.norm(z, axis=1, keepdims=True)
+  h = np.concatenate([z[resume_rows], z[job_rows]], axis=1)
+  for layer in ("hidden_0", "hidden_1"):
+    h = np.maximum(h @ p2[layer]["kernel"] + p2[layer]["bias"], 0)
+  return (h @ p2["output"]["kernel"] + p2["output"]["bias"])[:, 0]
+
+
+@pytest.mark.parametrize("normalized", [False, True])
+def test_phase2_logits_match_the_original_pipeline(tmp_path, normalized):
+  data = phase2_synthetic.make_data()
+  model, p1 = phase2_synthetic.write_phase1_checkpoint(tmp_path, data)
+  config = config_lib.phase2_fields()
+  assert not config.phase1_normalized_input  # the original's input
+  config.phase1_workdir = str(tmp_path)
+  config.phase1_model = model
+  config.phase1_normalized_input = normalized
+  frozen = pretrained.load(config, data.emb_TxD.shape[1])
+  emb_TxE = frozen.project(data.emb_TxD)
+  norms = np.linalg.norm(emb_TxE, axis=1)
+  assert np.allclose(norms, 1.0, atol=1e-5) == normalized
+
+  # Biases and weights away from their init, so that every term counts.
+  p2 = jax.tree_util.tree_map(
+      lambda a: a + 0.1 * np.random.default_rng(a.size).normal(size=a.shape),
+      classifier.init_params(config.model, model.dim, jax.random.key(3)))
+  split = data.test
+  resume_rows = split.resume_row_R[split.resume_N]
+  job_rows = split.job_row_P[split.job_N]
+  got = classifier.predict_logits(config.model, p2, emb_TxE, resume_rows,
+                                  job_rows)
+  want = _numpy_original_logits(p1, p2, data.emb_TxD.astype(np.float64),
+                                resume_rows, job_rows, normalized)
+  np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+  other = _numpy_original_logits(p1, p2, data.emb_TxD.astype(np.float64),
+                                 resume_rows, job_rows, not normalized)
+  assert np.abs(other - want).max() > 1e-2  # the switch matters

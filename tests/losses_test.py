@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from cacl_jax.data import records
+from cacl_jax.phase1 import batches, negatives, steps
 from cacl_jax.phase1 import config as phase1_config
 from cacl_jax.phase1 import losses
 
@@ -141,3 +142,49 @@ def test_weighted_mean_loss_counts_only_anchors():
       pytest.approx((1.0 + 1.0 + 4.5) / 3))
   assert float(losses.weighted_mean_loss(loss, weight,
                                          jnp.zeros(4, bool))) == 0.0
+
+
+def _unit_rows(variables, x, deterministic, rngs):
+  """Stands in for the head: embeddings are already the projections."""
+  del variables, deterministic, rngs
+  return x / jnp.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def test_batch_loss_leaves_anchors_without_negatives_out_of_the_mean():
+  rng = np.random.default_rng(3)
+  resume = rng.normal(size=(4, 6)).astype(np.float32)
+  pool = rng.normal(size=(5, 6)).astype(np.float32)
+  job = np.asarray([0, 1, 2, 3], np.int32)
+  anchor = np.asarray([True, True, True, False])  # slot 3: a negative pair
+  weight = np.asarray([1.2, 0.7, 0.9, 1.0], np.float32)
+  # Every job but its own may be a negative for anchors 0 and 2; anchor 1's
+  # resume is a good fit for the whole pool, so it has no candidate.
+  candidate = ~np.eye(4, 5, dtype=bool)
+  candidate[1] = False
+  batch = batches.Batch(
+      resume_emb_BxD=jnp.asarray(resume), pool_emb_PxD=jnp.asarray(pool),
+      job_B=jnp.asarray(job), anchor_mask_B=jnp.asarray(anchor),
+      weight_B=jnp.asarray(weight), sim_BxP=jnp.zeros((4, 5), jnp.float32),
+      candidate_BxP=jnp.asarray(candidate), has_uris_B=jnp.ones(4, bool),
+      ratios_3=jnp.asarray([0.2, 0.3, 0.5], jnp.float32))
+  # K = 7 ≥ pool size: every candidate is drawn, whatever the key.
+  settings = steps.StepSettings(
+      temperature=TAU, grad_clip_norm=1.0,
+      negatives=negatives.NegativeSettings(num_negatives=7, ontology=False))
+  loss, stats = steps.batch_loss({}, _unit_rows, batch, jax.random.key(0),
+                                 settings, True)
+
+  r = resume / np.linalg.norm(resume, axis=1, keepdims=True)
+  z = pool / np.linalg.norm(pool, axis=1, keepdims=True)
+  sim = r.astype(np.float64) @ z.T.astype(np.float64)
+  per_anchor = {a: reference_info_nce([sim[a, job[a]]], [sim[a]],
+                                      [candidate[a]], TAU)[0] for a in (0, 2)}
+  want = (weight[0] * per_anchor[0] + weight[2] * per_anchor[2]) / 2
+  assert float(loss) == pytest.approx(want, rel=1e-5)
+  assert float(stats["num_anchors"]) == 2.0
+  assert float(stats["skipped_anchors"]) == 1.0
+  assert float(stats["num_negatives"]) == 8.0
+  assert float(stats["pos_sim"]) == pytest.approx(
+      (sim[0, 0] + sim[2, 2]) / 2, rel=1e-5)
+  assert float(stats["mean_weight"]) == pytest.approx(
+      (weight[0] + weight[2]) / 2, rel=1e-6)

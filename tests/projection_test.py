@@ -14,13 +14,13 @@ def _setup(input_dim=768):
   return model, params
 
 
-def numpy_head(params, x):
+def numpy_head(params, x, normalize=True):
   """Independent forward pass without dropout."""
   h = np.maximum(x @ np.asarray(params["hidden"]["kernel"])
                  + np.asarray(params["hidden"]["bias"]), 0.0)
   z = h @ np.asarray(params["output"]["kernel"]) + np.asarray(
       params["output"]["bias"])
-  return z / np.linalg.norm(z, axis=-1, keepdims=True)
+  return z / np.linalg.norm(z, axis=-1, keepdims=True) if normalize else z
 
 
 def test_parameter_shapes_and_count_match_spec():
@@ -31,17 +31,17 @@ def test_parameter_shapes_and_count_match_spec():
   assert count == 768 * 256 + 256 + 256 * 128 + 128  # ≈ 230K (§5.2)
 
 
-def test_init_is_pytorch_linear_uniform():
+def test_init_is_xavier_uniform_with_zero_biases():
   _, params = _setup()
-  for name, fan_in in (("hidden", 768), ("output", 256)):
-    bound = 1 / np.sqrt(fan_in)
-    for leaf in ("kernel", "bias"):
-      x = np.asarray(params[name][leaf])
-      assert np.abs(x).max() <= bound
-      assert np.abs(x).max() > 0.9 * bound  # uniform, not a narrow normal
-    # Uniform on ±b has variance b²/3.
-    np.testing.assert_allclose(np.asarray(params[name]["kernel"]).var(),
-                               bound**2 / 3, rtol=0.05)
+  for name, fan_in, fan_out in (("hidden", 768, 256), ("output", 256, 128)):
+    kernel = np.asarray(params[name]["kernel"])
+    bound = np.sqrt(6 / (fan_in + fan_out))
+    assert np.abs(kernel).max() <= bound
+    assert np.abs(kernel).max() > 0.99 * bound  # uniform, not a narrow normal
+    np.testing.assert_array_equal(np.asarray(params[name]["bias"]), 0.0)
+  # Uniform on ±b has variance b²/3 = 2/(fan_in + fan_out); 196,608 draws.
+  np.testing.assert_allclose(np.asarray(params["hidden"]["kernel"]).var(),
+                             2 / (768 + 256), rtol=0.01)
 
 
 def test_deterministic_output_matches_numpy_and_is_unit_norm():
@@ -96,6 +96,18 @@ def test_project_in_chunks_equals_one_pass():
   np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(whole, numpy_head(params, x), rtol=1e-4,
                              atol=1e-5)
+
+
+def test_project_without_normalization_returns_the_raw_output():
+  model, params = _setup(input_dim=48)
+  x = np.random.default_rng(2).normal(size=(9, 48)).astype(np.float32)
+  raw = projection.project(model, params, x, batch_size=4, normalize=False)
+  np.testing.assert_allclose(raw, numpy_head(params, x, normalize=False),
+                             rtol=1e-4, atol=1e-5)
+  assert not np.allclose(np.linalg.norm(raw, axis=1), 1.0, atol=1e-2)
+  np.testing.assert_allclose(
+      raw / np.linalg.norm(raw, axis=1, keepdims=True),
+      projection.project(model, params, x), rtol=1e-5, atol=1e-6)
 
 
 def test_l2_normalize_guards_zero_vectors():

@@ -18,7 +18,9 @@ def info_nce(pos_sim_B: jax.Array, neg_sim_BxK: jax.Array,
 
   `pos_sim_B` and `neg_sim_BxK` are cosine similarities; negatives where
   `neg_mask_BxK` is False take no part. Computed as logsumexp(logits) - s⁺/τ,
-  stable for any τ; an anchor without valid negatives gets loss 0.
+  stable for any τ. An anchor without valid negatives gets loss 0; callers
+  leave such anchors out of the mean (`weighted_mean_loss`'s mask), as the
+  original method does.
   """
   pos_logit_B = pos_sim_B / temperature
   neg_logit_BxK = jnp.where(neg_mask_BxK, neg_sim_BxK / temperature, -jnp.inf)

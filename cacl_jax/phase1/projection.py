@@ -1,9 +1,10 @@
 """Trainable projection head of §5.2 on top of frozen encoder embeddings.
 
 Linear(D, 256) → ReLU → Dropout(0.3) → Linear(256, 128), L2-normalised so
-that a dot product is the cosine similarity. Parameters start like PyTorch's
-`nn.Linear` (weights and biases uniform in ±1/√fan_in), the initialisation
-the original method trained from.
+that a dot product is the cosine similarity. Weights start xavier-uniform
+(±√(6/(fan_in + fan_out))) and biases at zero, as in the original method.
+Phase 2 may read the head's output before the final normalisation, as the
+original classifier does (`project(..., normalize=False)`).
 """
 
 from __future__ import annotations
@@ -19,22 +20,11 @@ import numpy as np
 _NORM_EPS = 1e-12  # same floor as torch.nn.functional.normalize
 
 
-def _torch_linear_bias_init(fan_in: int):
-  bound = 1.0 / np.sqrt(fan_in)
-
-  def init(key, shape, dtype=jnp.float32):
-    return jax.random.uniform(key, shape, dtype, -bound, bound)
-
-  return init
-
-
-def _dense(features: int, fan_in: int, name: str) -> nn.Dense:
-  return nn.Dense(
-      features,
-      kernel_init=nn.initializers.variance_scaling(1.0 / 3.0, "fan_in",
-                                                   "uniform"),
-      bias_init=_torch_linear_bias_init(fan_in),
-      name=name)
+def xavier_dense(features: int, name: str) -> nn.Dense:
+  """A dense layer with xavier-uniform weights and zero biases, the
+  initialisation of both heads in the original method."""
+  return nn.Dense(features, kernel_init=nn.initializers.xavier_uniform(),
+                  bias_init=nn.initializers.zeros, name=name)
 
 
 def l2_normalize(x: jax.Array, axis: int = -1) -> jax.Array:
@@ -43,29 +33,38 @@ def l2_normalize(x: jax.Array, axis: int = -1) -> jax.Array:
 
 
 class ProjectionHead(nn.Module):
-  """Maps [..., D] encoder embeddings to L2-normalised [..., dim] vectors."""
+  """Maps [..., D] encoder embeddings to [..., dim] vectors.
+
+  The vectors are L2-normalised unless `normalize` is False; the parameters
+  are the same either way.
+  """
   hidden: int = 256
   dim: int = 128
   dropout: float = 0.3
+  normalize: bool = True
 
   @nn.compact
   def __call__(self, emb_xD: jax.Array, *, deterministic: bool) -> jax.Array:
-    h = _dense(self.hidden, emb_xD.shape[-1], "hidden")(emb_xD)
+    h = xavier_dense(self.hidden, "hidden")(emb_xD)
     h = nn.relu(h)
     h = nn.Dropout(self.dropout)(h, deterministic=deterministic)
-    z = _dense(self.dim, self.hidden, "output")(h)
-    return l2_normalize(z)
+    z = xavier_dense(self.dim, "output")(h)
+    return l2_normalize(z) if self.normalize else z
 
 
 @functools.lru_cache(maxsize=None)
-def _head(hidden: int, dim: int, dropout: float) -> ProjectionHead:
-  return ProjectionHead(hidden=hidden, dim=dim, dropout=dropout)
+def _head(hidden: int, dim: int, dropout: float,
+          normalize: bool) -> ProjectionHead:
+  return ProjectionHead(hidden=hidden, dim=dim, dropout=dropout,
+                        normalize=normalize)
 
 
-def make_head(model_config: ml_collections.ConfigDict) -> ProjectionHead:
+def make_head(model_config: ml_collections.ConfigDict,
+              normalize: bool = True) -> ProjectionHead:
   """The head of `model_config`; one shared instance per configuration, so
   that its `apply` compares equal across runs and jitted code is reused."""
-  return _head(model_config.hidden, model_config.dim, model_config.dropout)
+  return _head(model_config.hidden, model_config.dim, model_config.dropout,
+               normalize)
 
 
 @functools.lru_cache(maxsize=None)
@@ -88,13 +87,15 @@ def _deterministic_apply(head: ProjectionHead):
 
 
 def project(model_config: ml_collections.ConfigDict, params,
-            emb_NxD: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+            emb_NxD: np.ndarray, batch_size: int = 4096,
+            normalize: bool = True) -> np.ndarray:
   """Deterministic projection (dropout off) of many embeddings, in chunks.
 
-  The last chunk is padded to `batch_size` rows so that one compiled function
-  serves every chunk.
+  With `normalize` False the rows are the head's output before its final L2
+  normalisation. The last chunk is padded to `batch_size` rows so that one
+  compiled function serves every chunk.
   """
-  apply = _deterministic_apply(make_head(model_config))
+  apply = _deterministic_apply(make_head(model_config, normalize))
   emb_NxD = np.asarray(emb_NxD, np.float32)
   n = emb_NxD.shape[0]
   size = max(1, min(batch_size, n))

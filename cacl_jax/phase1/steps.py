@@ -35,7 +35,11 @@ class StepSettings:
 
 def batch_loss(params, apply_fn, batch: batches_lib.Batch, rng: jax.Array,
                settings: StepSettings, deterministic: bool):
-  """(weighted mean InfoNCE, per-step statistics) of one batch."""
+  """(weighted mean InfoNCE, per-step statistics) of one batch.
+
+  The mean and the statistics cover the anchors that drew at least one
+  negative; `skipped_anchors` counts the good-fit pairs that drew none.
+  """
   key_negatives, key_resume, key_pool = jax.random.split(rng, 3)
   neg_idx_BxK, neg_mask_BxK, neg_bucket_BxK = negatives.sample_negatives(
       key_negatives, batch.sim_BxP, batch.candidate_BxP, batch.has_uris_B,
@@ -49,12 +53,16 @@ def batch_loss(params, apply_fn, batch: batches_lib.Batch, rng: jax.Array,
   sim_BxP = z_res_BxE @ z_pool_PxE.T
   pos_sim_B = jnp.take_along_axis(sim_BxP, batch.job_B[:, None], axis=1)[:, 0]
   neg_sim_BxK = jnp.take_along_axis(sim_BxP, neg_idx_BxK, axis=1)
-  anchor_B = batch.anchor_mask_B
+  # An anchor without a usable negative (its resume fits the whole pool)
+  # has no contrast: it is skipped, not counted as loss 0 in the mean.
+  has_negative_B = neg_mask_BxK.any(axis=1)
+  anchor_B = batch.anchor_mask_B & has_negative_B
   loss_B = losses.info_nce(pos_sim_B, neg_sim_BxK, neg_mask_BxK,
                            settings.temperature)
   loss = losses.weighted_mean_loss(loss_B, batch.weight_B, anchor_B)
 
   num_anchors = anchor_B.sum()
+  num_skipped = (batch.anchor_mask_B & ~has_negative_B).sum()
   used_BxK = neg_mask_BxK & anchor_B[:, None]
   num_neg = used_BxK.sum()
 
@@ -67,6 +75,7 @@ def batch_loss(params, apply_fn, batch: batches_lib.Batch, rng: jax.Array,
 
   stats = {
       "num_anchors": num_anchors.astype(jnp.float32),
+      "skipped_anchors": num_skipped.astype(jnp.float32),
       "loss_sum": jnp.where(anchor_B, batch.weight_B * loss_B, 0.0).sum(),
       "mean_weight": anchor_mean(batch.weight_B),
       "pos_sim": anchor_mean(pos_sim_B),
@@ -96,7 +105,8 @@ def make_optimizer(learning_rate: float, grad_clip_norm: float
 
 def train_step(state: TrainState, batch: batches_lib.Batch, rng: jax.Array,
                settings: StepSettings) -> tuple[TrainState, dict]:
-  """One Adam update on `batch`; a batch without anchors leaves params as is.
+  """One Adam update on `batch`; a batch without anchors (none, or none that
+  drew a negative) leaves params as is.
 
   Metrics hold the loss, the gradient's global norm before clipping and
   whether clipping changed it.
@@ -160,6 +170,8 @@ def _validation(params, split: batches_lib.SplitTensors, idx_SxB: jax.Array,
     return {
         "loss_sum": totals["loss_sum"] + stats["loss_sum"],
         "num_anchors": totals["num_anchors"] + n,
+        "skipped_anchors": totals["skipped_anchors"]
+                           + stats["skipped_anchors"],
         "num_negatives": totals["num_negatives"] + k,
         "pos_sim_sum": totals["pos_sim_sum"] + stats["pos_sim"] * n,
         "neg_sim_sum": totals["neg_sim_sum"] + stats["neg_sim"] * k,
@@ -167,11 +179,12 @@ def _validation(params, split: batches_lib.SplitTensors, idx_SxB: jax.Array,
 
   zero = jnp.zeros((), jnp.float32)
   totals, _ = jax.lax.scan(
-      body, {"loss_sum": zero, "num_anchors": zero, "num_negatives": zero,
-             "pos_sim_sum": zero, "neg_sim_sum": zero},
+      body, {"loss_sum": zero, "num_anchors": zero, "skipped_anchors": zero,
+             "num_negatives": zero, "pos_sim_sum": zero, "neg_sim_sum": zero},
       (jnp.arange(idx_SxB.shape[0]), idx_SxB, mask_SxB))
   n = jnp.maximum(totals["num_anchors"], 1)
   return {"loss": totals["loss_sum"] / n, "num_anchors": totals["num_anchors"],
+          "skipped_anchors": totals["skipped_anchors"],
           "pos_sim": totals["pos_sim_sum"] / n,
           "neg_sim": totals["neg_sim_sum"]
                      / jnp.maximum(totals["num_negatives"], 1)}
@@ -182,7 +195,7 @@ def make_validation(apply_fn, settings: StepSettings):
   """`validation(params, split, idx_SxB, mask_SxB, ratios_3, key) -> metrics`.
 
   Same triplets and loss as training, dropout off, no update; the loss is
-  the mean of w·InfoNCE over all anchors of the split.
+  the mean of w·InfoNCE over all anchors of the split that drew a negative.
   """
   return jax.jit(functools.partial(_validation, apply_fn=apply_fn,
                                    settings=settings))

@@ -2,8 +2,8 @@
 
 concat[resume_emb, job_emb] → Linear(2E, 128) → ReLU → Dropout(0.3)
 → Linear(128, 64) → ReLU → Dropout(0.3) → Linear(64, 1), returning the logit;
-σ(logit) is P(match). Parameters start like PyTorch's `nn.Linear` (weights and
-biases uniform in ±1/√fan_in), as in the original method.
+σ(logit) is P(match). Weights start xavier-uniform and biases at zero, as in
+the original method (the projection head's `xavier_dense`).
 """
 
 from __future__ import annotations
@@ -17,18 +17,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-
-def _torch_linear(features: int, fan_in: int, name: str) -> nn.Dense:
-  bound = 1.0 / np.sqrt(fan_in)
-
-  def bias_init(key, shape, dtype=jnp.float32):
-    return jax.random.uniform(key, shape, dtype, -bound, bound)
-
-  return nn.Dense(
-      features,
-      kernel_init=nn.initializers.variance_scaling(1.0 / 3.0, "fan_in",
-                                                   "uniform"),
-      bias_init=bias_init, name=name)
+from cacl_jax.phase1 import projection
 
 
 class ClassificationHead(nn.Module):
@@ -41,10 +30,10 @@ class ClassificationHead(nn.Module):
                deterministic: bool) -> jax.Array:
     h = jnp.concatenate([resume_NxE, job_NxE], axis=-1)
     for i, features in enumerate(self.hidden):
-      h = _torch_linear(features, h.shape[-1], f"hidden_{i}")(h)
+      h = projection.xavier_dense(features, f"hidden_{i}")(h)
       h = nn.relu(h)
       h = nn.Dropout(self.dropout)(h, deterministic=deterministic)
-    return _torch_linear(1, h.shape[-1], "output")(h)[..., 0]
+    return projection.xavier_dense(1, "output")(h)[..., 0]
 
 
 def make_head(model_config: ml_collections.ConfigDict) -> ClassificationHead:

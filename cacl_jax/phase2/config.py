@@ -25,7 +25,12 @@ def phase2_fields() -> ml_collections.ConfigDict:
   c.train.epochs = 10
   c.train.batch_size = 32
   c.train.learning_rate = 5e-4
+  # Coupled L2 (§6.4): weight_decay·param is added to the gradient before
+  # Adam, like torch Adam(weight_decay=...), not AdamW's decoupled decay.
   c.train.weight_decay = 1e-3
+  # Global-norm clipping of the raw gradients before each step, as in the
+  # original (§6.4 does not list it).
+  c.train.grad_clip_norm = 1.0
   # Weight of positive (good_fit) pairs in the BCE loss (§6.3).
   c.train.pos_weight = 2.5
   # Shuffle training pairs each epoch (order derived from seed and epoch).
@@ -38,6 +43,10 @@ def phase2_fields() -> ml_collections.ConfigDict:
   # end-to-end config links them to config.phase1.model).
   c.phase1_workdir = DEFAULT_PHASE1_WORKDIR
   c.phase1_model = phase1_config.model_fields()
+  # False: the classifier reads the Phase-1 head's output before its final
+  # L2 normalisation, as the original does (§6.2 does not say); True: the
+  # unit vectors whose dot product Phase 1 trains and evaluates as cosine.
+  c.phase1_normalized_input = False
 
   c.checkpoint = ml_collections.ConfigDict()
   # Best checkpoints (lowest validation loss) kept besides the latest two.
@@ -46,6 +55,11 @@ def phase2_fields() -> ml_collections.ConfigDict:
   c.eval = ml_collections.ConfigDict()
   # Resume ranking only scores jobs with at least this many candidates.
   c.eval.min_resume_candidates = 2
+  # Job ranking under the original protocol, the one comparable to §7.3:
+  # each good-fit job among this many random other test jobs, drawn with
+  # this seed (our all-jobs ranking is reported beside it).
+  c.eval.ranking_negatives = 49
+  c.eval.ranking_seed = 0
   return c
 
 
@@ -64,7 +78,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for field in ("epochs", "batch_size", "log_every"):
     if getattr(t, field) < 1:
       fail(f"train.{field}", f"must be ≥ 1, got {getattr(t, field)}")
-  for field in ("learning_rate", "pos_weight"):
+  for field in ("learning_rate", "pos_weight", "grad_clip_norm"):
     if not getattr(t, field) > 0:
       fail(f"train.{field}", f"must be > 0, got {getattr(t, field)}")
   if t.weight_decay < 0:
@@ -80,3 +94,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     fail("checkpoint.max_to_keep", "must be ≥ 1")
   if config.eval.min_resume_candidates < 1:
     fail("eval.min_resume_candidates", "must be ≥ 1")
+  if config.eval.ranking_negatives < 1:
+    fail("eval.ranking_negatives", "must be ≥ 1")
+  if config.eval.ranking_seed < 0:
+    fail("eval.ranking_seed", "must be ≥ 0")

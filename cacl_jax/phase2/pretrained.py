@@ -30,10 +30,17 @@ class FrozenProjection:
   model_config: ml_collections.ConfigDict
   params: Any
   info: dict[str, Any]  # step, epoch and saved metrics of the checkpoint
+  # Whether the classifier reads the head's L2-normalised output or, as in
+  # the original, its output before the final normalisation.
+  normalized: bool = False
 
   def project(self, emb_NxD: np.ndarray) -> np.ndarray:
-    """Deterministic projection (dropout off), L2-normalised, [N, dim]."""
-    return projection.project(self.model_config, self.params, emb_NxD)
+    """Deterministic projection (dropout off), [N, dim]: the classifier's input.
+
+    L2-normalised only when `normalized` is True.
+    """
+    return projection.project(self.model_config, self.params, emb_NxD,
+                              normalize=self.normalized)
 
 
 def checkpoint_dir(config: ml_collections.ConfigDict) -> pathlib.Path:
@@ -53,9 +60,10 @@ def load(config: ml_collections.ConfigDict, input_dim: int
          ) -> FrozenProjection:
   """Restores the best Phase-1 head of `config.phase1_workdir`.
 
-  `config.phase1_model` gives the head's shape and `input_dim` the encoder
-  embedding size it must read; any mismatch with the checkpoint, a missing
-  workdir or a workdir without checkpoints raises `CheckpointError`.
+  `config.phase1_model` gives the head's shape, `input_dim` the encoder
+  embedding size it must read and `config.phase1_normalized_input` whether
+  its projections are L2-normalised; any mismatch with the checkpoint, a
+  missing workdir or a workdir without checkpoints raises `CheckpointError`.
   """
   workdir = checkpoint_dir(config).parent
   p1 = phase1_config.phase1_fields()
@@ -69,7 +77,8 @@ def load(config: ml_collections.ConfigDict, input_dim: int
         f"{p1.model.to_dict()} on {input_dim}-d embeddings of "
         f"config.encoder.model={config.encoder.model!r}; set these to the "
         "values the Phase-1 run used") from e
-  return FrozenProjection(model_config=p1.model, params=params, info=info)
+  return FrozenProjection(model_config=p1.model, params=params, info=info,
+                          normalized=bool(config.phase1_normalized_input))
 
 
 def _phase1_eval(workdir: pathlib.Path) -> dict[str, Any] | None:

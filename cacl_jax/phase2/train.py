@@ -41,9 +41,17 @@ TrainState = train_state.TrainState
 
 def make_optimizer(train_config: ml_collections.ConfigDict
                    ) -> optax.GradientTransformation:
-  """AdamW with PyTorch's defaults (β = 0.9, 0.999; ε = 1e-8), decay on all weights."""
-  return optax.adamw(train_config.learning_rate,
-                     weight_decay=train_config.weight_decay)
+  """Adam with coupled L2 (§6.4) after global-norm clipping, as in torch.
+
+  The order is that of the original's step: `clip_grad_norm_` on the raw
+  gradients, then `Adam(weight_decay=wd)`, which adds wd·param to the
+  clipped gradient before its moments (β = 0.9, 0.999; ε = 1e-8). Decay
+  applies to every parameter, biases included.
+  """
+  return optax.chain(
+      optax.clip_by_global_norm(train_config.grad_clip_norm),
+      optax.add_decayed_weights(train_config.weight_decay),
+      optax.adam(train_config.learning_rate))
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -56,7 +64,8 @@ def _keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
 
 def create_state(config: ml_collections.ConfigDict, emb_dim: int
                  ) -> TrainState:
-  """A fresh head and AdamW state for `emb_dim`-d resume and job embeddings."""
+  """A fresh head and optimiser state for `emb_dim`-d resume and job
+  embeddings."""
   init_key, _, _ = _keys(config.seed)
   head = classifier.make_head(config.model)
   tx = make_optimizer(config.train)
@@ -80,7 +89,8 @@ def _pair_rows(split: prepared.SplitArrays) -> tuple[jax.Array, jax.Array,
 def _train_epoch(state: TrainState, emb_TxE, resume_N, job_N, label_N,
                  shuffle_key, epoch, dropout_key, *, batch_size: int,
                  shuffle: bool, pos_weight: float):
-  """One epoch of AdamW steps as a scan; returns the state and each step's loss.
+  """One epoch of optimiser steps as a scan; returns the state and each
+  step's loss.
 
   Batch order comes from (shuffle_key, epoch), dropout from (dropout_key,
   step); the last partial batch is padded and masked out of the loss.
@@ -241,7 +251,8 @@ def run(config: ml_collections.ConfigDict, workdir: str | pathlib.Path,
                          "phase1_checkpoint_step": str(frozen.info["step"])})
   metrics, arrays = evaluate.evaluate(
       config.model, trained["params"], emb_TxE, data,
-      config.eval.min_resume_candidates)
+      config.eval.min_resume_candidates, config.eval.ranking_negatives,
+      config.eval.ranking_seed)
   out = evaluate.write_outputs(
       workdir, metrics, arrays, loss_curves(trained["history"]),
       dict(trained["summary"], phase1_checkpoint=frozen.info),
