@@ -12,6 +12,14 @@ real one, so they rank last and change neither AP nor DCG.
 Ties: AP and reciprocal rank place a relevant candidate after every
 irrelevant candidate that ties with it (as scikit-learn's LRAP does); NDCG
 averages over the orders of tied candidates (`ndcg_score`'s default).
+
+Job ranking comes in two protocols: `job_ranking` ranks every job of the
+split for each resume (ours, the stricter one); `sampled_job_ranking` ranks
+each good-fit job among a seeded random sample of 49 other jobs, the original
+implementation's protocol behind the §7.3 figures. Resume ranking keeps, by
+default, every job with a good fit and at least two candidates (ours);
+`require_negative=True` adds the original's condition of at least one
+candidate that is not a good fit.
 """
 
 from __future__ import annotations
@@ -96,6 +104,15 @@ def ranking_metrics(relevant_QxK, scores_QxK, valid_QxK=None) -> dict:
   return out
 
 
+def _checked_grid(scores_RxP, good_RxP):
+  scores = np.asarray(scores_RxP, np.float64)
+  good = np.asarray(good_RxP, bool)
+  if scores.shape != good.shape or scores.ndim != 2:
+    raise ValueError(f"scores {scores.shape} and good {good.shape} must be "
+                     "equal 2-D shapes")
+  return scores, good
+
+
 def job_ranking(scores_RxP, good_RxP) -> dict:
   """For each resume with a good-fit job, ranks every job of the pool.
 
@@ -103,14 +120,71 @@ def job_ranking(scores_RxP, good_RxP) -> dict:
   the relevant jobs of a resume are its good-fit pairs (`good_RxP`). Resumes
   without one are skipped and counted in `skipped_no_relevant`.
   """
-  scores = np.asarray(scores_RxP, np.float64)
-  good = np.asarray(good_RxP, bool)
-  if scores.shape != good.shape or scores.ndim != 2:
-    raise ValueError(f"scores {scores.shape} and good {good.shape} must be "
-                     "equal 2-D shapes")
+  scores, good = _checked_grid(scores_RxP, good_RxP)
   keep_R = good.any(axis=1)
   out = ranking_metrics(good[keep_R], scores[keep_R])
   out["skipped_no_relevant"] = int((~keep_R).sum())
+  return out
+
+
+def sample_job_candidates(good_RxP, num_negatives: int, seed: int):
+  """The candidate lists of `sampled_job_ranking`, one per good-fit pair.
+
+  Queries are the good-fit (resume, job) pairs in row-major order of
+  `good_RxP`. A query's candidates are its good-fit job (column 0) and up to
+  `num_negatives` distinct jobs drawn uniformly without replacement from the
+  jobs that are not a good fit for its resume; where fewer exist, all of
+  them are taken and the remaining slots are padding.
+
+  The draw is one `numpy.random.default_rng(seed).random((Q, P))` call: each
+  query orders the pool by these keys, with its resume's good-fit jobs moved
+  last, and takes the first `num_negatives` jobs. Independent uniform keys
+  make that order a uniformly random permutation, so the taken jobs are a
+  uniform sample without replacement.
+
+  Returns `resume_Q`, `job_QxK` and `valid_QxK`, K = 1 + min(num_negatives,
+  P).
+  """
+  good = np.asarray(good_RxP, bool)
+  if good.ndim != 2:
+    raise ValueError(f"good must be 2-D, got shape {good.shape}")
+  if num_negatives < 0:
+    raise ValueError(f"num_negatives must be ≥ 0, got {num_negatives}")
+  resume_Q, job_Q = np.nonzero(good)
+  good_QxP = good[resume_Q]
+  key_QxP = np.random.default_rng(seed).random(good_QxP.shape)
+  key_QxP[good_QxP] = np.inf
+  negative_QxM = np.argsort(key_QxP, axis=1, kind="stable")[:, :num_negatives]
+  open_QxM = ~np.take_along_axis(good_QxP, negative_QxM, axis=1)
+  job_QxK = np.concatenate([job_Q[:, None], negative_QxM], axis=1)
+  valid_QxK = np.concatenate([np.ones((job_Q.size, 1), bool), open_QxM],
+                             axis=1)
+  return resume_Q, job_QxK, valid_QxK
+
+
+def sampled_job_ranking(scores_RxP, good_RxP, num_negatives: int = 49,
+                        seed: int = 0) -> dict:
+  """Ranks each good-fit job among `num_negatives` random other jobs.
+
+  The original implementation's job ranking (the good-fit job and 49 random
+  other jobs of the split, 50 candidates), made reproducible by `seed`; the
+  candidates are those of `sample_job_candidates`. Besides the metrics, the
+  result counts `skipped_no_relevant` (resumes without a good fit, which
+  have no query) and `short_pool_queries` (queries whose resume had fewer
+  than `num_negatives` other jobs to draw from).
+  """
+  scores, good = _checked_grid(scores_RxP, good_RxP)
+  resume_Q, job_QxK, valid_QxK = sample_job_candidates(good, num_negatives,
+                                                       seed)
+  relevant_QxK = np.zeros(job_QxK.shape, bool)
+  relevant_QxK[:, 0] = True
+  out = ranking_metrics(relevant_QxK, scores[resume_Q[:, None], job_QxK],
+                        valid_QxK)
+  out["skipped_no_relevant"] = int((~good.any(axis=1)).sum())
+  out["short_pool_queries"] = int(
+      (valid_QxK.sum(axis=1) < 1 + num_negatives).sum())
+  out["num_negatives"] = int(num_negatives)
+  out["seed"] = int(seed)
   return out
 
 
@@ -137,11 +211,14 @@ def group_pairs(group_N, num_groups: int):
 
 
 def resume_ranking(scores_N, job_N, label_N, num_jobs: int,
-                   min_candidates: int = 2) -> dict:
+                   min_candidates: int = 2, require_negative: bool = False
+                   ) -> dict:
   """For each job, ranks the resumes paired with it; relevant = good-fit pairs.
 
-  Jobs without a good-fit pair or with fewer than `min_candidates` pairs are
-  skipped and counted (`skipped_no_relevant`, `skipped_too_few`).
+  Jobs without a good-fit pair, with fewer than `min_candidates` pairs or,
+  when `require_negative` (the original implementation's filter), without a
+  pair that is not a good fit are skipped and counted
+  (`skipped_no_relevant`, `skipped_too_few`, `skipped_no_negative`).
   """
   scores_N = np.asarray(scores_N, np.float64)
   label_N = np.asarray(label_N)
@@ -151,9 +228,12 @@ def resume_ranking(scores_N, job_N, label_N, num_jobs: int,
   relevant = valid & (label_N[index] == 1)
   has_relevant = relevant.any(axis=1)
   enough = valid.sum(axis=1) >= min_candidates
+  has_negative = (valid & ~relevant).any(axis=1) | (not require_negative)
   present = valid.any(axis=1)
-  keep = has_relevant & enough
+  keep = has_relevant & enough & has_negative
   out = ranking_metrics(relevant[keep], scores_N[index][keep], valid[keep])
   out["skipped_no_relevant"] = int((present & ~has_relevant).sum())
   out["skipped_too_few"] = int((has_relevant & ~enough).sum())
+  out["skipped_no_negative"] = int((has_relevant & enough & ~has_negative)
+                                   .sum())
   return out
