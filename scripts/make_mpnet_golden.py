@@ -7,23 +7,36 @@ without torch. Weights are redrawn (N(0, 0.1²) for matrices and biases,
 N(0, 1) for the relative-position bias, LayerNorm scales N(1, 0.2²)) instead
 of torch's init, so that every parameter visibly affects the outputs.
 
-Needs torch and transformers (the `reference` extra):
+The same model, wrapped with `tokenizer.tiny_tokenizer` as a
+sentence-transformers model (mean pooling, Normalize), also encodes `TEXTS`:
+texts holding the special tokens' strings ("<pad>", "<s>", "</s>", "<mask>")
+literally, which the tokenizer turns into the special ids. The file keeps
+sentence-transformers' ids, masks, position ids and embeddings of those
+texts (keys `text_*`), for tests/mpnet_test.py and tests/encode_test.py.
+
+Needs torch, transformers and sentence-transformers (the `reference` extra;
+the file in tests/golden was made with the versions it records: torch 2.13.0,
+transformers 5.24.0, sentence-transformers 6.2.0, whose module paths and
+`preprocess` this script uses):
 
   python scripts/make_mpnet_golden.py --out=tests/golden/mpnet_tiny.npz
 """
 
 import json
+import tempfile
 
 from absl import app
 from absl import flags
 import numpy as np
+
+from cacl_jax.encoder import tokenizer as tokenizer_lib
 
 _OUT = flags.DEFINE_string("out", "tests/golden/mpnet_tiny.npz",
                            "Where to write the golden .npz.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed for weights and inputs.")
 
 CONFIG = {
-    "vocab_size": 120,
+    "vocab_size": len(tokenizer_lib.tiny_vocab()),
     "hidden_size": 64,
     "num_hidden_layers": 2,
     "num_attention_heads": 4,
@@ -38,6 +51,22 @@ CONFIG = {
 # relative distances past max_distance=128, short ones to exercise padding.
 LENGTHS = (150, 37, 5, 96)
 REL_RANGE = 600
+TEXT_MAX_LEN = 64
+TEXTS = (
+    "Position: nurse [SEP] Skills: <pad> care [SEP] Profile: ward duties.",
+    "<pad>",
+    "<pad> senior developer",
+    "data analyst <pad>",
+    "a <pad> <pad> b <pad> c",
+    "x<pad>y",
+    "<PAD> is not the pad token once lower-cased",
+    "<s> senior </s> developer <mask> skills",
+    "<mask>",
+    "Position: accountant [SEP] Skills: excel, reporting",
+    "",
+    # Past TEXT_MAX_LEN tokens, with pads before and after the cut.
+    "Profile: " + "built <pad> tools and improved tests. " * 12,
+)
 
 
 def main(argv):
@@ -79,6 +108,7 @@ def main(argv):
   buckets = modeling_mpnet.MPNetEncoder.relative_position_bucket(
       torch.from_numpy(rel)).numpy()
 
+  texts = _sentence_transformers_texts(model)
   state = {f"weight/{k}": v.numpy() for k, v in model.state_dict().items()
            if k != "embeddings.position_ids"}
   np.savez_compressed(
@@ -90,8 +120,52 @@ def main(argv):
       relative_positions=rel.astype(np.int32),
       relative_buckets=buckets.astype(np.int32),
       torch_version=np.array(torch.__version__),
-      transformers_version=np.array(transformers.__version__), **state)
+      transformers_version=np.array(transformers.__version__), **texts,
+      **state)
   print(f"wrote {_OUT.value}")
+
+
+def _sentence_transformers_texts(model) -> dict[str, np.ndarray]:
+  """`TEXTS` through `model` as a sentence-transformers model: `text_*` keys.
+
+  The model and `tiny_tokenizer` are saved to a temporary folder and loaded
+  back by sentence-transformers' own Transformer module, so ids, masks and
+  position ids are the ones it computes.
+  """
+  import sentence_transformers
+  from sentence_transformers.sentence_transformer import modules
+  import transformers
+  from transformers.models.mpnet import modeling_mpnet
+
+  tokenizer = transformers.PreTrainedTokenizerFast(
+      tokenizer_object=tokenizer_lib.tiny_tokenizer(TEXT_MAX_LEN),
+      bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
+      pad_token=tokenizer_lib.PAD_TOKEN, unk_token="[UNK]",
+      mask_token="<mask>")
+  with tempfile.TemporaryDirectory() as folder:
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    transformer = modules.Transformer(folder, max_seq_length=TEXT_MAX_LEN)
+    reference = sentence_transformers.SentenceTransformer(
+        modules=[transformer, modules.Pooling(CONFIG["hidden_size"], "mean"),
+                 modules.Normalize()], device="cpu")
+    features = reference.preprocess(list(TEXTS))
+    embedding = reference.encode(list(TEXTS), batch_size=len(TEXTS),
+                                 convert_to_numpy=True)
+  input_ids = features["input_ids"]
+  position_ids = modeling_mpnet.create_position_ids_from_input_ids(
+      input_ids, CONFIG["pad_token_id"])
+  assert bool((input_ids == CONFIG["pad_token_id"])[
+      features["attention_mask"].bool()].any()), "no literal <pad> survived"
+  return {"text_texts": np.array(TEXTS),
+          "text_max_len": np.array(TEXT_MAX_LEN),
+          "text_input_ids": input_ids.numpy().astype(np.int32),
+          "text_attention_mask":
+              features["attention_mask"].numpy().astype(np.int32),
+          "text_position_ids": position_ids.numpy().astype(np.int32),
+          "text_sentence_embedding": embedding.astype(np.float32),
+          "sentence_transformers_version":
+              np.array(sentence_transformers.__version__)}
 
 
 if __name__ == "__main__":

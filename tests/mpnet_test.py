@@ -1,8 +1,9 @@
 """Flax MPNet against a golden file made by torch's `MPNetModel`.
 
 tests/golden/mpnet_tiny.npz comes from scripts/make_mpnet_golden.py (a tiny
-random torch model, its weights, inputs and outputs); reading it needs no
-torch.
+random torch model, its weights, inputs and outputs, and sentence-transformers'
+encoding of texts that hold special tokens' strings literally); reading it
+needs no torch.
 """
 
 import json
@@ -19,8 +20,8 @@ from cacl_jax.encoder import mpnet
 GOLDEN = pathlib.Path(__file__).parent / "golden" / "mpnet_tiny.npz"
 
 
-@pytest.fixture(scope="module")
-def golden():
+def load_golden():
+  """(arrays of the golden file, its MPNetConfig, its flax params)."""
   with np.load(GOLDEN) as z:
     data = {k: z[k] for k in z.files}
   config = mpnet.MPNetConfig(**json.loads(str(data["config_json"])))
@@ -28,6 +29,11 @@ def golden():
            if k.startswith("weight/")}
   params = mpnet.params_from_state_dict(state, config, source=str(GOLDEN))
   return data, config, params
+
+
+@pytest.fixture(scope="module")
+def golden():
+  return load_golden()
 
 
 def test_golden_file_is_small():
@@ -87,6 +93,46 @@ def test_packed_tokens_match_torch(golden):
     got = np.asarray(hidden)[packing.token_BxT[r, :len(ids[i])]]
     np.testing.assert_allclose(got, data["last_hidden_state"][i][mask[i]],
                                atol=1e-5, rtol=0)
+
+
+def test_position_ids_match_transformers_with_literal_pads(golden):
+  """A "<pad>" inside a text gets the pad position and is not counted."""
+  data, config, _ = golden
+  ids = data["text_input_ids"]
+  assert (ids == config.pad_token_id)[data["text_attention_mask"] > 0].any()
+  for xs in (ids, jnp.asarray(ids)):
+    np.testing.assert_array_equal(
+        np.asarray(mpnet.position_ids(xs, config.pad_token_id)),
+        data["text_position_ids"])
+  np.testing.assert_array_equal(
+      mpnet.position_ids(np.array([0, 9, 1, 1, 8, 2, 1]), 1),
+      [2, 3, 1, 1, 4, 5, 1])
+
+
+def test_literal_special_tokens_match_sentence_transformers(golden):
+  """Right-padded rows of texts with "<pad>", "<s>", … inside them."""
+  data, config, params = golden
+  text = {"input_ids": data["text_input_ids"],
+          "attention_mask": data["text_attention_mask"]}
+  emb = mpnet.masked_mean_l2(forward(text, config, params),
+                             text["attention_mask"])
+  np.testing.assert_allclose(np.asarray(emb), data["text_sentence_embedding"],
+                             atol=1e-5, rtol=0)
+
+
+def test_literal_special_tokens_packed_match_sentence_transformers(golden):
+  data, config, params = golden
+  mask = data["text_attention_mask"].astype(bool)
+  ids = [row[m] for row, m in zip(data["text_input_ids"], mask)]
+  order = np.arange(len(ids))
+  input_ids, packing = encode.pack_inputs(
+      ids, order, sum(map(len, ids)), rows=len(ids), length=mask.shape[1],
+      pad_id=config.pad_token_id)
+  hidden = mpnet.MPNetModel(config).apply({"params": params}, input_ids,
+                                          packing=packing)
+  np.testing.assert_allclose(np.asarray(mpnet.packed_mean_l2(hidden, packing)),
+                             data["text_sentence_embedding"], atol=1e-5,
+                             rtol=0)
 
 
 def test_relative_position_buckets_match_torch(golden):

@@ -6,6 +6,8 @@ from cacl_jax.data import records
 from cacl_jax.data import serialize
 
 URI = "http://data.europa.eu/esco/skill/cccccccc-cccc-4ccc-8ccc-cccccccccccc"
+LONG_SKILL = "international financial reporting standards"  # 43 chars
+SKILL_40 = "a" * 40
 
 
 def _resume(**overrides) -> records.Resume:
@@ -24,62 +26,112 @@ def _resume(**overrides) -> records.Resume:
   return records.Resume(**fields)
 
 
+def _job(**overrides) -> records.Job:
+  fields = dict(job_id="j1", title="Senior  ICU Nurse",
+                description="Care for\n critically ill patients.",
+                required_skills=(records.Skill("wound care", URI),
+                                 records.Skill("CPR")))
+  fields.update(overrides)
+  return records.Job(**fields)
+
+
+PROFILE = ("Analyst at Acme: Built dashboards. Cleaned data. Globex: Ran A/B "
+           "tests. Freelance work. Intern")
+WORDS = [f"w{i:03d}" for i in range(300)]  # 4 chars each
+# 160 words take 160 × 5 - 1 = 799 chars; the 161st would end at 804.
+CUT_PROFILE = " ".join(WORDS[:160]) + "..."
+
+
 def test_experience_text_joins_entries_as_prose():
-  assert serialize.experience_text(_resume()) == (
-      "Analyst at Acme: Built dashboards. Cleaned data. Globex: Ran A/B "
-      "tests. Freelance work. Intern")
+  assert serialize.experience_text(_resume()) == PROFILE
 
 
-def test_serialize_resume_puts_position_then_skills_then_profile():
-  assert serialize.serialize_resume(_resume()) == (
-      "Position: Senior Data Analyst [SEP] Skills: SQL, Python 3 [SEP] "
-      "Profile: Analyst at Acme: Built dashboards. Cleaned data. Globex: "
-      "Ran A/B tests. Freelance work. Intern")
+@pytest.mark.parametrize("overrides, expected", [
+    ({}, "Position: Senior Data Analyst [SEP] Skills: SQL, Python 3 [SEP] "
+         f"Profile: {PROFILE}"),
+    (dict(experience_level=""),
+     f"Position: Data Analyst [SEP] Skills: SQL, Python 3 [SEP] "
+     f"Profile: {PROFILE}"),
+    (dict(role=""),
+     f"Position: Senior [SEP] Skills: SQL, Python 3 [SEP] Profile: {PROFILE}"),
+    (dict(role="", experience_level=" "),
+     f"Skills: SQL, Python 3 [SEP] Profile: {PROFILE}"),
+    (dict(skills=()), f"Position: Senior Data Analyst [SEP] Profile: {PROFILE}"),
+    (dict(experience=()),
+     "Position: Senior Data Analyst [SEP] Skills: SQL, Python 3"),
+    (dict(experience=(records.ExperienceEntry("", "", " \n "),)),
+     "Position: Senior Data Analyst [SEP] Skills: SQL, Python 3"),
+    (dict(experience=(records.ExperienceEntry("", "", " ".join(WORDS)),)),
+     "Position: Senior Data Analyst [SEP] Skills: SQL, Python 3 [SEP] "
+     f"Profile: {CUT_PROFILE}"),
+    (dict(skills=(records.Skill(LONG_SKILL, URI), records.Skill("SQL"),
+                  records.Skill(SKILL_40))),
+     f"Position: Senior Data Analyst [SEP] Skills: SQL, {SKILL_40} [SEP] "
+     f"Profile: {PROFILE}"),
+    (dict(skills=(records.Skill(LONG_SKILL),), experience=()),
+     "Position: Senior Data Analyst"),
+    (dict(role="", experience_level="", skills=(), experience=()), ""),
+], ids=["full", "no_level", "no_role", "no_position", "no_skills",
+        "no_experience", "blank_experience", "long_experience",
+        "long_skill_left_out", "only_long_skill", "all_empty"])
+def test_serialize_resume_exact_text(overrides, expected):
+  assert serialize.serialize_resume(_resume(**overrides)) == expected
 
 
-def test_serialize_resume_without_level_or_experience():
-  resume = _resume(experience_level="", experience=(),
-                   skills=(records.Skill("wound care"),))
-  assert serialize.serialize_resume(resume) == (
-      "Position: Data Analyst [SEP] Skills: wound care [SEP] Profile:")
+@pytest.mark.parametrize("overrides, expected", [
+    ({}, "Position: Senior ICU Nurse [SEP] Required Skills: wound care, CPR "
+         "[SEP] Description: Care for critically ill patients."),
+    (dict(description=""),
+     "Position: Senior ICU Nurse [SEP] Required Skills: wound care, CPR"),
+    (dict(required_skills=()),
+     "Position: Senior ICU Nurse [SEP] Description: Care for critically ill "
+     "patients."),
+    (dict(title=" "),
+     "Required Skills: wound care, CPR [SEP] Description: Care for critically "
+     "ill patients."),
+    (dict(required_skills=(records.Skill("CPR"),
+                           records.Skill(f"  {LONG_SKILL}\n"))),
+     "Position: Senior ICU Nurse [SEP] Required Skills: CPR [SEP] "
+     "Description: Care for critically ill patients."),
+    (dict(description=" ".join(WORDS)),
+     "Position: Senior ICU Nurse [SEP] Required Skills: wound care, CPR "
+     f"[SEP] Description: {' '.join(WORDS)}"),
+], ids=["full", "no_description", "no_skills", "no_title", "long_skill",
+        "long_description_is_not_cut"])
+def test_serialize_job_exact_text(overrides, expected):
+  assert serialize.serialize_job(_job(**overrides)) == expected
 
 
-def test_serialize_job_exact_text():
-  job = records.Job(job_id="j1", title="Senior  ICU Nurse",
-                    description="Care for\n critically ill patients.",
-                    required_skills=(records.Skill("wound care", URI),
-                                     records.Skill("CPR")))
-  assert serialize.serialize_job(job) == (
-      "Position: Senior ICU Nurse [SEP] Required Skills: wound care, CPR "
-      "[SEP] Description: Care for critically ill patients.")
+def test_left_out_skills_stay_in_the_record_and_are_counted():
+  skills = (records.Skill(LONG_SKILL, URI), records.Skill("SQL"),
+            records.Skill(SKILL_40), records.Skill("x " * 25))
+  resume = _resume(skills=skills)
+  serialize.serialize_resume(resume)
+  assert resume.skills == skills
+  # "x " * 25 squashes to 49 chars; SKILL_40 is exactly at the limit.
+  assert serialize.skills_left_out(skills) == 2
+  assert serialize.skills_left_out(_job().required_skills) == 0
+  assert serialize.skills_left_out(()) == 0
 
 
-def test_truncate_text_cuts_at_the_last_word_boundary():
-  assert serialize.truncate_text("aaa bbb ccc", 6) == "aaa"
+def test_truncate_text_cuts_at_the_last_word_boundary_and_marks_the_cut():
+  assert serialize.truncate_text("aaa bbb ccc", 6) == "aaa..."
   assert serialize.truncate_text("aaa bbb ccc", 11) == "aaa bbb ccc"
   assert serialize.truncate_text("aaa  bbb", 7) == "aaa bbb"  # squashed first
-  assert serialize.truncate_text("abcdefgh", 3) == "abc"  # no space to cut at
+  assert serialize.truncate_text("abcdefgh", 3) == "abc..."  # no space
   assert serialize.truncate_text("", 3) == ""
 
 
 def test_truncate_text_keeps_a_word_that_ends_at_the_limit():
-  assert serialize.truncate_text("aaa bbb ccc", 7) == "aaa bbb"
+  assert serialize.truncate_text("aaa bbb ccc", 7) == "aaa bbb..."
 
 
-def test_long_experience_is_truncated_but_skills_survive():
-  words = [f"w{i:03d}" for i in range(300)]  # 4 chars each
-  resume = _resume(experience=(records.ExperienceEntry(
-      "", "", " ".join(words)),))
+def test_long_experience_is_cut_near_the_limit_but_skills_survive():
+  resume = _resume(skills=(records.Skill("SQL"),), experience=(
+      records.ExperienceEntry("", "", " ".join(WORDS)),))
+  head = "Position: Senior Data Analyst [SEP] Skills: SQL [SEP] Profile: "
   text = serialize.serialize_resume(resume)
-  head = "Position: Senior Data Analyst [SEP] Skills: SQL, Python 3 [SEP] Profile: "
   assert text.startswith(head)
   profile = text[len(head):]
-  assert len(profile) <= serialize.MAX_EXPERIENCE_CHARS
-  # 160 words take 160 × 5 - 1 = 799 chars; the 161st would end at 804.
-  assert profile == " ".join(words[:160])
-
-
-def test_empty_skill_list_leaves_single_spaces():
-  job = records.Job(job_id="j", title="Nurse", description="Care.")
-  assert serialize.serialize_job(job) == (
-      "Position: Nurse [SEP] Required Skills: [SEP] Description: Care.")
+  assert len(profile) == 799 + len(serialize.CUT_MARKER)
+  assert profile == CUT_PROFILE

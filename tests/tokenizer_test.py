@@ -72,7 +72,8 @@ def test_real_tokenizer_equals_sentence_transformers():
   transformers = pytest.importorskip("transformers")
   reference = transformers.AutoTokenizer.from_pretrained(str(folder))
   texts = ["Position: Senior Data Engineer [SEP] Skills: Python, SQL",
-           "naïve café — Zürich 漢字 C++ .NET", "", LONG * 2]
+           "naïve café — Zürich 漢字 C++ .NET", "", LONG * 2,
+           "a <pad> b <s> c </s> d <mask> e"]
   expected = reference(texts, padding=True, truncation="longest_first",
                        max_length=384, return_tensors="np")
   ours = tokenizer_lib.load_tokenizer(folder).encode_batch(texts)
@@ -81,3 +82,4 @@ def test_real_tokenizer_equals_sentence_transformers():
   np.testing.assert_array_equal([e.attention_mask for e in ours],
                                 expected["attention_mask"])
   assert expected["input_ids"].shape[1] == 384
+  assert expected["input_ids"][-1][2] == reference.pad_token_id

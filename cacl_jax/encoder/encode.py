@@ -127,8 +127,9 @@ def pack_inputs(ids: Sequence[np.ndarray], texts: np.ndarray, tokens: int,
                 ) -> tuple[np.ndarray, mpnet.Packing]:
   """Packed token ids [tokens] and their `mpnet.Packing` for texts `texts`.
 
-  Slots past the last text hold `pad_id`; grid cells past a text's end and
-  the grid rows past the last text point at slot 0 with mask 0.
+  Positions are numbered within each text (`mpnet.position_ids`). Slots
+  past the last text hold `pad_id`; grid cells past a text's end and the
+  grid rows past the last text point at slot 0 with mask 0.
   """
   input_ids = np.full(tokens, pad_id, np.int32)
   position = np.full(tokens, pad_id, np.int32)
@@ -140,7 +141,7 @@ def pack_inputs(ids: Sequence[np.ndarray], texts: np.ndarray, tokens: int,
     n = len(ids[i])
     span = np.arange(start, start + n, dtype=np.int32)
     input_ids[span] = ids[i]
-    position[span] = np.arange(pad_id + 1, pad_id + 1 + n)
+    position[span] = mpnet.position_ids(ids[i], pad_id)
     token[r, :n] = span
     mask[r, :n] = 1
     row[span] = r * length + np.arange(n)

@@ -4,7 +4,10 @@ Numerically the same network as transformers' torch `MPNetModel` followed by
 sentence-transformers' mean pooling and L2 normalisation:
 
 * embeddings: word + position embedding, LayerNorm (eps 1e-5). Position ids
-  are `cumsum(mask) * mask + pad_token_id`, as fairseq/MPNet number them;
+  are numbered over the tokens that are not `pad_token_id` (`position_ids`),
+  as transformers' `create_position_ids_from_input_ids` numbers them: a
+  literal "<pad>" inside a text gets position `pad_token_id` and does not
+  advance the count, though the attention mask still covers it;
 * one T5-style bidirectional relative-position bias ([buckets, heads]) computed
   once per forward pass and shared by every layer;
 * post-LayerNorm transformer layers with exact (erf) GELU; the query, key and
@@ -132,8 +135,8 @@ class Packing(NamedTuple):
   rows past the last text point at row 0 and are masked or never read.
 
   Attributes:
-    position_N: MPNet position id of each packed token (pad_token_id + 1 for
-      a text's first token).
+    position_N: MPNet position id of each packed token, `position_ids` of
+      its own text's ids.
     token_BxT: packed row of text b's t-th token.
     mask_BxT: 1 where token_BxT is a token of the text, 0 elsewhere.
     row_N: grid cell b * T + t of each packed token.
@@ -142,6 +145,17 @@ class Packing(NamedTuple):
   token_BxT: jax.Array
   mask_BxT: jax.Array
   row_N: jax.Array
+
+
+def position_ids(input_ids, pad_token_id: int):
+  """MPNet position ids along the last axis of numpy or jax `input_ids`.
+
+  transformers' `create_position_ids_from_input_ids`: tokens that are not
+  `pad_token_id` are numbered pad_token_id + 1, pad_token_id + 2, …; every
+  pad id, padding or a literal "<pad>" in a text, gets `pad_token_id`.
+  """
+  not_pad = input_ids != pad_token_id
+  return (not_pad.cumsum(axis=-1) * not_pad + pad_token_id).astype(np.int32)
 
 
 def _gather_rows(x, index):
@@ -210,21 +224,20 @@ class MPNetModel(nn.Module):
     cfg = self.config
     if packing is None:
       mask_BxT = attention_mask_BxT.astype(jnp.int32)
-      position_ids = (jnp.cumsum(mask_BxT, axis=1) * mask_BxT +
-                      cfg.pad_token_id).reshape(-1)
+      position_N = position_ids(input_ids, cfg.pad_token_id).reshape(-1)
       grid_shape = input_ids.shape
       input_ids = input_ids.reshape(-1)
       token_BxT = row_N = None
     else:
       mask_BxT = packing.mask_BxT.astype(jnp.int32)
-      position_ids, token_BxT, row_N = (packing.position_N,
-                                        packing.token_BxT, packing.row_N)
+      position_N, token_BxT, row_N = (packing.position_N, packing.token_BxT,
+                                      packing.row_N)
     word = nn.Embed(cfg.vocab_size, cfg.hidden_size, name="word_embeddings")
     pos = nn.Embed(cfg.max_position_embeddings, cfg.hidden_size,
                    name="position_embeddings")
     h_NxD = nn.LayerNorm(epsilon=cfg.layer_norm_eps, dtype=self.dtype,
                          name="embeddings_norm")(
-                             word(input_ids) + pos(position_ids))
+                             word(input_ids) + pos(position_N))
 
     rel_table = self.param("relative_attention_bias",
                            nn.initializers.normal(0.02),
