@@ -16,7 +16,9 @@ parentheses, its rise over the RSS at the step's start.
 
 Pairs come from --pairs (JSONL) or, by default, the pair generator run on
 the same ESCO folder (5,179 pairs, seed 0); resumes are the first 4,143
-pairs' resumes and jobs the first 381 distinct jobs.
+pairs' resumes and jobs the first 381 distinct jobs. Skill URIs the ontology
+lacks stay set members with no path (row `NO_ROW`), in our code and in the
+baselines.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from cacl_jax.ontology import distances as dl
 from cacl_jax.ontology import graph
 from cacl_jax.ontology import ot_distance as od
 from cacl_jax.ontology import set_similarity as ss
+from cacl_jax.ontology.skill_index import NO_ROW
 
 _ESCO = flags.DEFINE_string("esco", "../shared/esco/v1.2.0", "ESCO folder.")
 _PAIRS = flags.DEFINE_string("pairs", "", "JSONL pairs (default: generate).")
@@ -100,6 +103,8 @@ def _median_seconds(fn: Callable[[], object],
 def _python_similarity(dist, xs, ys, alpha=0.7):
   """§4.4's three steps in plain Python (the baseline)."""
   def skill_sim(u, v):
+    if NO_ROW in (u, v):
+      return 0.0
     d = dist[u][v]
     return 0.0 if d == dl.NO_PATH else math.exp(-alpha * d)
 
@@ -122,6 +127,16 @@ def _load_pairs(esco_dir: pathlib.Path):
 def _rows(index, skills):
   return index.rows_for_uris(dict.fromkeys(
       s.uri for s in skills if s.uri is not None))[0]
+
+
+def _pot_cost(dist, x, y):
+  """float64 [len(x), len(y)] §4.5 costs, 10 for no path or no row."""
+  x, y = np.asarray(x), np.asarray(y)
+  cost = dist[np.ix_(np.maximum(x, 0), np.maximum(y, 0))].astype(np.float64)
+  no_path = ((cost == dl.NO_PATH) | (x[:, None] == NO_ROW)
+             | (y[None, :] == NO_ROW))
+  cost[no_path] = od.NO_PATH_COST
+  return cost
 
 
 def main(argv):
@@ -190,7 +205,7 @@ def main(argv):
       rng.integers(0, len(jobs), _PY_SAMPLE.value))]
   # Python lists of the distance rows the sample reads (fastest plain access).
   dist_lists = {r: dist[r].tolist() for i, j in cells
-                for r in resumes[i] + jobs[j]}
+                for r in resumes[i] + jobs[j] if r != NO_ROW}
   start = time.perf_counter()
   ref = [_python_similarity(dist_lists, resumes[i], jobs[j]) for i, j in cells]
   py_s = ((time.perf_counter() - start) * len(resumes) * len(jobs)
@@ -221,8 +236,7 @@ def main(argv):
   pot = []
   for i in chosen:
     x, y = a_sets[i], b_sets[i]
-    cost = dist[np.ix_(x, y)].astype(np.float64)
-    cost[cost == dl.NO_PATH] = od.NO_PATH_COST
+    cost = _pot_cost(dist, x, y)
     pot.append(ot.sinkhorn2(np.full(len(x), 1 / len(x)),
                             np.full(len(y), 1 / len(y)), cost, od.EPSILON,
                             numItermax=od.MAX_ITERATIONS,

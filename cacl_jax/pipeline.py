@@ -6,8 +6,9 @@ sequential split (§3.2) → frozen-encoder embeddings through the on-disk cache
 
 The result is stored under the cache folder keyed by everything it depends
 on (input bytes or generator settings, ontology files, encoder identity,
-code version), so Phase 1, Phase 2 and later runs reuse it; a summary of
-what was prepared is written to `<workdir>/data_summary.json`.
+code version), so Phase 1, Phase 2 and later runs reuse it without loading
+the encoder; a summary of what was prepared is written to
+`<workdir>/data_summary.json`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
-from typing import Sequence
 
 from absl import logging
 import jax
@@ -24,11 +24,11 @@ import ml_collections
 import numpy as np
 
 from cacl_jax.common import files
-from cacl_jax.data import builtin, config as data_config, csv_import
+from cacl_jax.data import builtin, config as data_config, csv_import, enrich
 from cacl_jax.data import esco_tables, generator, jsonl_io, prepared, records
 from cacl_jax.data import skill_mentions, splits
 from cacl_jax.encoder import embedding_cache, encode, weights
-from cacl_jax.ontology import distance_cache, enrich, esco_files, graph
+from cacl_jax.ontology import distance_cache, esco_files, graph
 from cacl_jax.ontology import set_similarity
 
 CODE_VERSION = "prepared-data/1"
@@ -57,10 +57,20 @@ def make_encoder(encoder: ml_collections.ConfigDict) -> encode.TextEncoder:
   """The frozen text encoder named by the config."""
   dtype = jnp.dtype(encoder.dtype)
   if encoder.model == data_config.RANDOM_TINY_ENCODER:
-    return encode.TextEncoder.random(dtype=dtype)
+    return encode.TextEncoder.random(dtype=dtype,
+                                     batch_tokens=encoder.batch_tokens)
   model_dir = weights.resolve_model_dir(encoder.model)
   return encode.TextEncoder.from_pretrained(
       model_dir, dtype=dtype, batch_tokens=encoder.batch_tokens)
+
+
+def encoder_identity(encoder: ml_collections.ConfigDict) -> str:
+  """The identity of the encoder `make_encoder` builds, found without
+  loading real weights (the tiny random encoder is simply built)."""
+  if encoder.model == data_config.RANDOM_TINY_ENCODER:
+    return make_encoder(encoder).identity
+  return encode.pretrained_identity(weights.resolve_model_dir(encoder.model),
+                                    jnp.dtype(encoder.dtype))
 
 
 def _source_key(data: ml_collections.ConfigDict) -> str:
@@ -87,12 +97,9 @@ def load_pairs(data: ml_collections.ConfigDict,
 def _similarity_fn(ontology: graph.Ontology, distances: np.ndarray):
   index = ontology.skill_index
 
-  def rows(uri_lists: Sequence[Sequence[str]]) -> list[list[int]]:
-    return [index.rows_for_uris(uris)[0] for uris in uri_lists]
-
   def similarity(resume_uris, job_uris) -> np.ndarray:
-    a_idx, a_mask = set_similarity.pad_skill_sets(rows(resume_uris))
-    b_idx, b_mask = set_similarity.pad_skill_sets(rows(job_uris))
+    a_idx, a_mask = set_similarity.pad_uri_sets(index, resume_uris)
+    b_idx, b_mask = set_similarity.pad_uri_sets(index, job_uris)
     return set_similarity.set_similarity_grid(distances, a_idx, a_mask,
                                               b_idx, b_mask)
 
@@ -105,11 +112,10 @@ def prepare_data(config: ml_collections.ConfigDict,
   """Builds (or reuses from the cache) the arrays that training reads."""
   data, root = config.data, cache_root(config.data)
   esco_dir = builtin.resolve_ontology_dir(data.ontology)
-  encoder = make_encoder(config.encoder)
   key = hashlib.sha256("|".join([
       CODE_VERSION, _source_key(data),
       esco_files.locate_esco_files(esco_dir).fingerprint(),
-      encoder.identity]).encode()).hexdigest()[:24]
+      encoder_identity(config.encoder)]).encode()).hexdigest()[:24]
   path = root / "prepared" / f"{key}.npz"
   cached = None
   try:
@@ -120,7 +126,7 @@ def prepare_data(config: ml_collections.ConfigDict,
   except prepared.PreparedCacheError as e:
     logging.warning("Prepared data cache unusable, rebuilding it: %s", e)
   if cached is None:
-    cached = _prepare(config, esco_dir, encoder, root)
+    cached = _prepare(config, esco_dir, root)
     prepared.save_cached(path, *cached)
   result, summary = cached
   if workdir is not None:
@@ -129,7 +135,7 @@ def prepare_data(config: ml_collections.ConfigDict,
   return result
 
 
-def _prepare(config, esco_dir, encoder, root):
+def _prepare(config, esco_dir, root):
   data = config.data
   ontology = graph.load_ontology(esco_dir)
   pairs = load_pairs(data, ontology)
@@ -142,6 +148,7 @@ def _prepare(config, esco_dir, encoder, root):
                                       progress=True)
   print(report.summary())
   parts = splits.sequential_split(pairs)
+  encoder = make_encoder(config.encoder)
   cache = embedding_cache.EmbeddingCache(root / "embeddings", encoder)
   result = prepared.build_prepared(
       parts, lambda texts: cache.get(texts, progress=True),

@@ -23,10 +23,10 @@ from absl import app
 from absl import flags
 
 from cacl_jax.data import builtin
+from cacl_jax.data import enrich
 from cacl_jax.data import jsonl_io
 from cacl_jax.ontology import distance_cache
 from cacl_jax.ontology import distances
-from cacl_jax.ontology import enrich
 from cacl_jax.ontology import graph
 
 _ESCO = flags.DEFINE_string(

@@ -49,6 +49,34 @@ def test_distance_buckets_use_inclusive_upper_bounds():
                                 [[0, 0, 1, 1, 2, 2, 2]])
 
 
+def test_job_without_uris_is_at_medium_distance():
+  sim = jnp.asarray([[0.0, 0.0, 0.9, 0.9], [0.5, 0.5, 0.1, 0.1]])
+  has_uris = jnp.asarray([True, False, True, False])
+  bucketed = ng.bucketing_similarity(sim, has_uris)
+  np.testing.assert_allclose(bucketed, [[0.0, 0.5, 0.9, 0.5],
+                                        [0.5, 0.5, 0.1, 0.5]])
+  # §4.4 gives a URI-less job similarity 0 (distance 1, easy); the original
+  # implementation puts it at distance 0.5: medium for every resume.
+  np.testing.assert_array_equal(
+      ng.distance_buckets(bucketed, 0.3, 0.6),
+      [[ng.EASY, ng.MEDIUM, ng.HARD, ng.MEDIUM],
+       [ng.MEDIUM, ng.MEDIUM, ng.EASY, ng.MEDIUM]])
+
+
+def test_medium_negatives_come_from_uriless_jobs():
+  num_anchors = 200
+  # 10 jobs with URIs and similarity 0 (easy), then 10 jobs without URIs.
+  has_uris = np.arange(20) < 10
+  sim = np.asarray(ng.bucketing_similarity(
+      jnp.zeros((num_anchors, 20)), jnp.asarray(has_uris)))
+  idx, mask, bucket = sample(jax.random.key(4), sim,
+                             np.ones((num_anchors, 20), bool),
+                             np.ones(num_anchors, bool), (0.0, 1.0, 0.0))
+  assert mask.all()
+  assert (bucket == ng.MEDIUM).all()
+  assert (~has_uris[idx]).all()
+
+
 def test_bucket_targets_sum_to_k_with_exact_expectation():
   ratios = jnp.asarray([0.2, 0.3, 0.5])
   counts = np.asarray(ng.bucket_targets(jax.random.key(0), ratios, 40000, K))

@@ -41,7 +41,8 @@ def _split(rng, row0, num_resumes, num_jobs, num_pairs, emb_rows):
       ontology_similarity_N=rng.random(num_pairs).astype(np.float32),
       ot_distance_N=rng.random(num_pairs).astype(np.float32),
       resume_row_R=resume_rows, resume_has_uris_R=np.ones(num_resumes, bool),
-      job_row_P=job_rows, job_ids=tuple(f"j{row0}_{i}" for i in range(num_jobs)),
+      job_row_P=job_rows, job_has_uris_P=np.ones(num_jobs, bool),
+      job_ids=tuple(f"j{row0}_{i}" for i in range(num_jobs)),
       sim_RxP=sim, good_RxP=good)
   return split, row0 + num_resumes + num_jobs
 

@@ -76,3 +76,27 @@ def test_compilation_cache_keeps_every_program(tmp_path, monkeypatch,
   # must not depend on the machine's speed.
   assert jax.config.jax_persistent_cache_min_compile_time_secs == 0.0
   assert jax.config.jax_persistent_cache_min_entry_size_bytes == 0
+
+
+def test_the_encoder_is_built_only_when_the_prepared_cache_misses(
+    tmp_path, monkeypatch):
+  from cacl_jax.encoder import encode  # pylint: disable=g-import-not-at-top
+  built = []
+
+  def from_pretrained(model_dir, **kwargs):
+    built.append(model_dir)
+    return encode.TextEncoder.random()
+
+  monkeypatch.setattr(pipeline.weights, "resolve_model_dir",
+                      lambda name: tmp_path / "model")
+  monkeypatch.setattr(pipeline.encode, "pretrained_identity",
+                      lambda model_dir, dtype: "model:sha256=abc")
+  monkeypatch.setattr(pipeline.encode.TextEncoder, "from_pretrained",
+                      from_pretrained)
+  config = _smoke_config(tmp_path / "cache")
+  config.encoder.model = "some/model"
+  first = pipeline.prepare_data(config)
+  assert built == [tmp_path / "model"]
+  again = pipeline.prepare_data(config)
+  assert built == [tmp_path / "model"]  # reused without loading the weights
+  assert (again.emb_TxD == first.emb_TxD).all()

@@ -12,10 +12,16 @@ import types
 import numpy as np
 import pytest
 
+import esco_samples as es
 import synthetic_data
 from cacl_jax import pipeline
 from cacl_jax.common import files
 from cacl_jax.data import prepared
+from cacl_jax.data import records
+from cacl_jax.data import splits
+from cacl_jax.ontology import distances as dl
+from cacl_jax.ontology import graph
+from cacl_jax.ontology import set_similarity as ss
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SUMMARY = {"source": "synthetic", "texts": 200, "splits": {"train": 60}}
@@ -44,6 +50,65 @@ def saved(tmp_path, data=None):
   path = tmp_path / "prepared" / "key.npz"
   prepared.save_cached(path, data or small_data(), SUMMARY)
   return path
+
+
+UNKNOWN = "http://example.org/skill/not-in-esco"
+
+
+def _pair(pair_id, resume_uris, job_id, job_uris, label):
+  return records.Pair(
+      pair_id=pair_id,
+      resume=records.Resume(role=f"role {resume_uris}",
+                            experience_level="Mid",
+                            skill_uris=tuple(resume_uris)),
+      job=records.Job(job_id=job_id, title=f"title {job_id}",
+                      description="d", skill_uris=tuple(job_uris)),
+      label=label, metadata=records.PairMetadata(quality_tier="A"))
+
+
+def test_build_prepared_from_records(tmp_path):
+  o = graph.load_ontology(es.write_mini_esco(tmp_path / "esco"))
+  d = dl.skill_distance_matrix(o.undirected_adjacency(), o.skill_nodes_S)
+
+  def similarity(resume_uris, job_uris):
+    return ss.set_similarity_grid(d, *ss.pad_uri_sets(o.skill_index,
+                                                      resume_uris),
+                                  *ss.pad_uri_sets(o.skill_index, job_uris))
+
+  known = [es.PYTHON, UNKNOWN]
+  train = [_pair("t0", known, "j1", [es.PYTHON], "good_fit"),
+           _pair("t1", known, "j2", [], "no_fit"),
+           _pair("t2", [], "j3", [UNKNOWN], "no_fit"),
+           _pair("t3", [], "j1", [es.PYTHON], "potential_fit")]
+  val = [_pair("v0", [es.JAVA], "j4", [es.STATS], "good_fit")]
+  test = [_pair("s0", [es.JAVA], "j5", [], "no_fit")]
+  texts = []
+
+  def embed(batch):
+    texts.extend(batch)
+    return np.arange(len(batch) * 2, dtype=np.float32).reshape(-1, 2)
+
+  data = prepared.build_prepared(splits.Splits(train, val, test), embed,
+                                 similarity)
+  tr = data.train
+  assert texts == prepared.unique_texts(train + val + test)
+  assert data.emb_TxD.shape == (len(texts), 2)
+  assert tr.job_ids == ("j1", "j2", "j3")
+  np.testing.assert_array_equal(tr.resume_N, [0, 0, 1, 1])
+  np.testing.assert_array_equal(tr.job_N, [0, 1, 2, 0])
+  np.testing.assert_array_equal(tr.label_N, [1, 0, 0, 0])
+  np.testing.assert_array_equal(tr.resume_has_uris_R, [True, False])
+  # j3's only URI is unknown to the ontology: it has URIs, none with a path.
+  np.testing.assert_array_equal(tr.job_has_uris_P, [True, False, True])
+  # {Python, unknown} vs {Python}: (1 + 0) / 2 one way, 1 the other (§4.4).
+  np.testing.assert_allclose(tr.sim_RxP, [[0.75, 0.0, 0.0], [0.0, 0.0, 0.0]],
+                             rtol=1e-6)
+  np.testing.assert_array_equal(tr.good_RxP, [[True, False, False],
+                                              [False, False, False]])
+  np.testing.assert_array_equal(data.test.job_has_uris_P, [False])
+  np.testing.assert_allclose(data.val.sim_RxP, [[np.exp(-2.8)]], rtol=1e-6)
+  loaded, _ = prepared.load_cached(saved(tmp_path, data))
+  assert_same(data, loaded)
 
 
 def test_round_trip_keeps_every_array(tmp_path):
@@ -101,7 +166,7 @@ def _flip_byte(path):
     ("manifest_without_files", "key.manifest.json",
      r"^unreadable manifest \(KeyError: 'files'\)$"),
     ("old_format", "key.manifest.json",
-     r"^format 'prepared-cache/0', expected 'prepared-cache/1'$"),
+     r"^format 'prepared-cache/1', expected 'prepared-cache/2'$"),
 ])
 def test_damage_is_detected(tmp_path, damage, file, reason):
   path = saved(tmp_path)
@@ -124,7 +189,7 @@ def test_damage_is_detected(tmp_path, damage, file, reason):
     del manifest["files"]
     manifest_path.write_text(json.dumps(manifest))
   else:
-    manifest["format"] = "prepared-cache/0"
+    manifest["format"] = "prepared-cache/1"   # before job_has_uris_P
     manifest_path.write_text(json.dumps(manifest))
   with pytest.raises(prepared.PreparedCacheError) as caught:
     prepared.load_cached(path)
@@ -149,6 +214,11 @@ def _rewrite_npz(path, change):
 
 @pytest.mark.parametrize("change,reason", [
     (lambda a: a.pop("val/job_ids"), "array val/job_ids missing"),
+    (lambda a: a.pop("train/job_has_uris_P"),
+     "array train/job_has_uris_P missing"),
+    (lambda a: a.update(
+        {"test/job_has_uris_P": a["test/job_has_uris_P"].astype(np.int32)}),
+     "array test/job_has_uris_P is int32(6,), expected bool(6,)"),
     (lambda a: a.pop("emb_TxD"),
      "array emb_TxD is missing, expected float32 [T, D]"),
     (lambda a: a.update(

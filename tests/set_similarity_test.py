@@ -11,11 +11,17 @@ from cacl_jax.data import builtin
 from cacl_jax.ontology import distances as dl
 from cacl_jax.ontology import graph
 from cacl_jax.ontology import set_similarity as ss
+from cacl_jax.ontology.skill_index import NO_ROW
+
+UNKNOWN = "http://example.org/skill/not-in-esco"
 
 
 def reference_similarity(dist, xs, ys, alpha=0.7):
-  """The three steps of §4.4, written out in plain Python."""
+  """The three steps of §4.4, written out in plain Python; a member with
+  row NO_ROW (a URI unknown to the ontology) has no path to anything."""
   def skill_sim(u, v):
+    if u == NO_ROW or v == NO_ROW:
+      return 0.0
     d = int(dist[u, v])
     return 0.0 if d == dl.NO_PATH else math.exp(-alpha * d)
 
@@ -29,10 +35,16 @@ def reference_similarity(dist, xs, ys, alpha=0.7):
 
 
 @pytest.fixture(scope="module")
-def mini(tmp_path_factory):
+def mini_ontology(tmp_path_factory):
   o = graph.load_ontology(es.write_mini_esco(tmp_path_factory.mktemp("e")))
   d = dl.skill_distance_matrix(o.undirected_adjacency(), o.skill_nodes_S)
-  return o.skill_index.uri_to_row, d
+  return o.skill_index, d
+
+
+@pytest.fixture(scope="module")
+def mini(mini_ontology):
+  index, d = mini_ontology
+  return index.uri_to_row, d
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +66,11 @@ def _synthetic_dist(n, seed):
 def _pairs(dist, a, b, **kw):
   return ss.set_similarity_pairs(dist, *ss.pad_skill_sets(a),
                                  *ss.pad_skill_sets(b), **kw)
+
+
+def _with_unknown(rng, sets, share):
+  """`sets` with about `share` of the members replaced by NO_ROW."""
+  return [[NO_ROW if rng.random() < share else r for r in s] for s in sets]
 
 
 def test_spec_examples(mini):
@@ -117,6 +134,63 @@ def test_grid_on_synthetic_matrix_agrees_with_pairs():
   np.testing.assert_allclose(grid, expected, rtol=1e-5)
 
 
+def test_unknown_uri_stays_a_member_without_path(mini_ontology):
+  index, d = mini_ontology
+  sets_a = [[es.PYTHON, UNKNOWN], [es.PYTHON], [UNKNOWN], [es.PYTHON, es.JAVA],
+            [es.PYTHON, es.JAVA, UNKNOWN]]
+  sets_b = [[es.PYTHON], [es.PYTHON], [UNKNOWN], [es.STATS], [es.STATS]]
+  a = ss.pad_uri_sets(index, sets_a)
+  b = ss.pad_uri_sets(index, sets_b)
+  got = ss.set_similarity_pairs(d, *a, *b)
+  e14, e28 = math.exp(-1.4), math.exp(-2.8)
+  expected = [
+      0.5 * ((1.0 + 0.0) / 2 + 1.0),   # the unknown URI adds 0 to dir(A→B)
+      1.0,
+      0.0,                             # an unknown URI matches nothing
+      0.5 * ((e14 + e28) / 2 + e14),
+      0.5 * ((e14 + e28 + 0.0) / 3 + e14),
+  ]
+  np.testing.assert_allclose(got, expected, rtol=1e-6)
+  assert got[0] < got[1]
+  grid = ss.set_similarity_grid(d, *a, *b, chunk=2)
+  np.testing.assert_allclose(np.diag(grid), expected, rtol=1e-6)
+  np.testing.assert_allclose(grid, ss.set_similarity_grid(d, *b, *a).T,
+                             rtol=1e-6)
+
+
+@pytest.mark.parametrize("which", ["pairs", "grid"])
+def test_unknown_members_match_plain_python(builtin_dist, which):
+  rng = np.random.default_rng(4)
+  s = builtin_dist.shape[0]
+  a = _with_unknown(rng, [list(rng.integers(0, s, rng.integers(0, 12)))
+                          for _ in range(40)], 0.3)
+  b = _with_unknown(rng, [list(rng.integers(0, s, rng.integers(0, 7)))
+                          for _ in range(40)], 0.3)
+  assert sum(r == NO_ROW for x in a + b for r in x) > 50
+  if which == "pairs":
+    got = _pairs(builtin_dist, a, b, chunk=16)
+    expected = [reference_similarity(builtin_dist, x, y)
+                for x, y in zip(a, b)]
+  else:
+    got = ss.set_similarity_grid(builtin_dist, *ss.pad_skill_sets(a),
+                                 *ss.pad_skill_sets(b), chunk=16)
+    expected = [[reference_similarity(builtin_dist, x, y) for y in b]
+                for x in a]
+  np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-7)
+
+
+def test_pad_uri_sets(mini_ontology):
+  index, _ = mini_ontology
+  idx, mask = ss.pad_uri_sets(index, [[es.JAVA, UNKNOWN, es.PYTHON], [],
+                                      [UNKNOWN]])
+  row = index.uri_to_row
+  np.testing.assert_array_equal(
+      idx, [[row[es.JAVA], NO_ROW, row[es.PYTHON]], [0, 0, 0],
+            [NO_ROW, 0, 0]])
+  np.testing.assert_array_equal(mask, [[1, 1, 1], [0, 0, 0], [1, 0, 0]])
+  assert ss.pad_uri_sets(index, [[es.JAVA]], max_len=4)[0].shape == (1, 4)
+
+
 def test_symmetric_and_duplicates_count(builtin_dist):
   a, b = [[3, 3, 40, 100]], [[40, 7]]
   np.testing.assert_allclose(_pairs(builtin_dist, a, b),
@@ -158,14 +232,19 @@ def test_pad_skill_sets():
   assert idx.shape == (1, 4)
   with pytest.raises(ValueError, match="skill set 1 has 3 skills"):
     ss.pad_skill_sets([[1], [1, 2, 3]], max_len=2)
+  idx, mask = ss.pad_skill_sets([[NO_ROW, 2]])
+  np.testing.assert_array_equal(idx, [[NO_ROW, 2]])
   with pytest.raises(ValueError, match="negative skill row in set 1"):
-    ss.pad_skill_sets([[1], [-1]])
+    ss.pad_skill_sets([[1], [-2]])
 
 
 def test_rows_outside_the_matrix_raise(builtin_dist):
   s = builtin_dist.shape[0]
   with pytest.raises(ValueError, match=r"b_idx\[0, 1\] = %d" % s):
     _pairs(builtin_dist, [[0]], [[0, s]])
+  with pytest.raises(ValueError, match=r"a_idx\[0, 0\] = -2"):
+    ss.set_similarity_pairs(builtin_dist, np.array([[-2]], np.int32),
+                            np.array([[True]]), *ss.pad_skill_sets([[0]]))
   # A masked-out padding entry may hold anything.
   idx = np.array([[0, 10**6]], np.int32)
   mask = np.array([[True, False]])

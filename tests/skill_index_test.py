@@ -63,11 +63,14 @@ def test_lookup_by_name_uri_or_nothing(tmp_path):
   assert index.ambiguous_labels == 1
 
 
-def test_rows_for_uris_returns_unknown_in_order(tmp_path):
+def test_rows_for_uris_keeps_unknown_as_no_row(tmp_path):
   index = graph.load_ontology(es.write_mini_esco(tmp_path)).skill_index
-  rows, unknown = index.rows_for_uris([es.JAVA, "x:1", es.PYTHON, "x:2"])
-  assert rows == [index.uri_to_row[es.JAVA], index.uri_to_row[es.PYTHON]]
-  assert unknown == ["x:1", "x:2"]
+  rows, unknown = index.rows_for_uris(
+      u for u in [es.JAVA, "x:1", es.PYTHON, "x:2", "x:1"])
+  assert rows == [index.uri_to_row[es.JAVA], si.NO_ROW,
+                  index.uri_to_row[es.PYTHON], si.NO_ROW, si.NO_ROW]
+  assert unknown == ["x:1", "x:2", "x:1"]
+  assert si.NO_ROW < 0
 
 
 def test_builtin_preferred_labels_find_their_skill():

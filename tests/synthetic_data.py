@@ -3,7 +3,7 @@
 Embeddings are random unit vectors with a planted signal: a resume's vector
 leans towards the jobs it is a good fit for, so training has something to
 learn. Ontology similarities, skill-URI flags, tiers and scores are random,
-with missing scores (NaN) and resumes without URIs mixed in.
+with missing scores (NaN) and resumes and jobs without URIs mixed in.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ def make_split(rng: np.random.Generator, num_pairs: int, num_resumes: int,
     values[rng.random(num_pairs) < missing_rate] = np.nan
     return values
 
+  # Every fifth job has no URIs (a fixed pattern, no draw from `rng`) and so
+  # §4.4 similarity 0 to every resume.
+  job_has_uris = np.arange(num_jobs) % 5 != 4
   return prepared.SplitArrays(
       pair_ids=tuple(f"p{resume_row0}_{i}" for i in range(num_pairs)),
       resume_N=resume_n.astype(np.int32),
@@ -53,8 +56,10 @@ def make_split(rng: np.random.Generator, num_pairs: int, num_resumes: int,
       resume_row_R=(resume_row0 + np.arange(num_resumes)).astype(np.int32),
       resume_has_uris_R=rng.random(num_resumes) < 0.8,
       job_row_P=(job_row0 + np.arange(num_jobs)).astype(np.int32),
+      job_has_uris_P=job_has_uris,
       job_ids=tuple(f"j{job_row0 + i}" for i in range(num_jobs)),
-      sim_RxP=rng.random((num_resumes, num_jobs)).astype(np.float32),
+      sim_RxP=np.where(job_has_uris, rng.random((num_resumes, num_jobs)),
+                       0.0).astype(np.float32),
       good_RxP=good)
 
 

@@ -3,7 +3,8 @@
 Everything the jitted training and evaluation steps read is here, computed once
 from validated records: pair labels and ontology metadata, the unique resumes
 and the unique job pool of each split (§5.9), the resumes × pool ontology
-similarity used for curriculum negatives (§5.6) and the good-fit mask that
+similarity used for curriculum negatives (§5.6) with which resumes and jobs
+have skill URIs at all (the sampler's fallbacks), and the good-fit mask that
 keeps a resume's own matches out of its negatives. Embeddings are stored once
 per unique text and addressed by row.
 
@@ -36,8 +37,9 @@ SimilarityFn = Callable[[Sequence[Sequence[str]], Sequence[Sequence[str]]],
 
 _SPLIT_NAMES = ("train", "val", "test")
 _ID_FIELDS = ("pair_ids", "job_ids")
-# Bump when the arrays or the cache files change meaning.
-CACHE_FORMAT = "prepared-cache/1"
+# Bump when the arrays or the cache files change meaning (2: job_has_uris_P,
+# and similarities that keep URIs unknown to the ontology as set members).
+CACHE_FORMAT = "prepared-cache/2"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +56,7 @@ class SplitArrays:
   resume_row_R: np.ndarray  # int32, row of the resume text in the table
   resume_has_uris_R: np.ndarray  # bool
   job_row_P: np.ndarray  # int32, row of the job text in the table
+  job_has_uris_P: np.ndarray  # bool
   job_ids: tuple[str, ...]
   sim_RxP: np.ndarray  # float32, ontology_set_similarity (§4.4)
   good_RxP: np.ndarray  # bool, the resume is a good fit for that job here
@@ -132,6 +135,7 @@ def _split_arrays(pairs: Sequence[records.Pair], text_row: dict[str, int],
                                    bool),
       job_row_P=np.asarray([text_row[serialize.serialize_job(j)]
                             for j in pool], np.int32),
+      job_has_uris_P=np.asarray([bool(j.skill_uris) for j in pool], bool),
       job_ids=tuple(job.job_id for job in pool),
       sim_RxP=np.asarray(similarity([r.skill_uris for r in resumes],
                                     [j.skill_uris for j in pool]),
@@ -227,6 +231,7 @@ _SPLIT_SPEC: dict[str, tuple[str, tuple[str, ...]]] = {
     "resume_row_R": ("int32", ("R",)),
     "resume_has_uris_R": ("bool", ("R",)),
     "job_row_P": ("int32", ("P",)),
+    "job_has_uris_P": ("bool", ("P",)),
     "job_ids": ("U", ("P",)),
     "sim_RxP": ("float32", ("R", "P")),
     "good_RxP": ("bool", ("R", "P")),

@@ -161,6 +161,18 @@ def _embed_packs(model: mpnet.MPNetModel, params, input_ids_PxN,
   return jax.vmap(one_pack)(input_ids_PxN, packing)
 
 
+def pretrained_identity(model_dir: str | os.PathLike, dtype=jnp.float32,
+                        max_len: int | None = None) -> str:
+  """The identity `TextEncoder.from_pretrained` gives a model folder, found
+  without loading its weights (the weights hash is read from the folder's
+  verified marker when there is one)."""
+  model_dir = pathlib.Path(model_dir)
+  max_len = max_len or tokenizer_lib.read_max_seq_length(model_dir)
+  digest = weights.weights_sha256(model_dir)[:16]
+  return (f"{model_dir.name}:sha256={digest}:max_len={max_len}:"
+          f"dtype={jnp.dtype(dtype).name}")
+
+
 class TextEncoder:
   """Frozen MPNet sentence encoder: texts → L2-normalised [N, D] float32.
 
@@ -222,11 +234,9 @@ class TextEncoder:
     source = model_dir / "model.safetensors"
     params = mpnet.params_from_state_dict(load_file(source), config,
                                           source=str(source))
-    digest = weights.weights_sha256(model_dir)[:16]
-    identity = (f"{model_dir.name}:sha256={digest}:max_len={max_len}:"
-                f"dtype={jnp.dtype(dtype).name}")
-    return cls(config, params, tok, max_len, identity, dtype, batch_size,
-               batch_tokens)
+    return cls(config, params, tok, max_len,
+               pretrained_identity(model_dir, dtype, max_len), dtype,
+               batch_size, batch_tokens)
 
   @classmethod
   def random(cls, seed: int = 0, hidden: int = 32, layers: int = 2,

@@ -5,8 +5,13 @@
     sim(A, B)       = (dir(A → B) + dir(B → A)) / 2
 
 Skill sets are rows of the distance matrix (`SkillIndex`), padded to a
-fixed width with a boolean mask (`pad_skill_sets`); duplicates in a set
-count as often as they appear. An empty set has dir = 0 in both
+fixed width with a boolean mask (`pad_skill_sets`, or `pad_uri_sets` from
+URI lists); duplicates in a set count as often as they appear. A member
+whose URI the index does not know holds the row `NO_ROW`: it has no path
+to any skill (not even to the same unknown URI), so it adds 0 to its own
+direction's mean (and still counts in |X|) and is never the best match of
+a member of the other set. A set {known, unknown} therefore scores lower
+against {known} than {known} does. An empty set has dir = 0 in both
 directions, so any pair with an empty side scores 0.0 (never NaN).
 
 Distances are uint8, so skill_sim is a 256-entry lookup table with entry
@@ -28,7 +33,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cacl_jax.ontology import skill_index as skill_index_lib
 from cacl_jax.ontology.distances import NO_PATH
+from cacl_jax.ontology.skill_index import NO_ROW
 
 ALPHA = 0.7
 
@@ -44,8 +51,8 @@ def pad_skill_sets(sets: Sequence[Sequence[int]], max_len: int | None = None
   """(idx int32 [N, K], mask bool [N, K]) with set i in row i's prefix.
 
   K is `max_len`, or the longest set (at least 1). A set longer than
-  `max_len` or a negative row is an error (nothing is cut off silently).
-  Padding entries hold row 0 and mask False.
+  `max_len` or a negative row other than `NO_ROW` is an error (nothing is
+  cut off silently). Padding entries hold row 0 and mask False.
   """
   longest = max((len(s) for s in sets), default=0)
   width = max(longest, 1) if max_len is None else max_len
@@ -58,20 +65,41 @@ def pad_skill_sets(sets: Sequence[Sequence[int]], max_len: int | None = None
   for i, rows in enumerate(sets):
     idx[i, :len(rows)] = rows
     mask[i, :len(rows)] = True
-  if (idx < 0).any():
-    first = int(np.argwhere(idx < 0)[0, 0])
+  if (idx < NO_ROW).any():
+    first = int(np.argwhere(idx < NO_ROW)[0, 0])
     raise ValueError(f"negative skill row in set {first}")
   return idx, mask
 
 
+def pad_uri_sets(index: skill_index_lib.SkillIndex,
+                 uri_sets: Sequence[Sequence[str]],
+                 max_len: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+  """`pad_skill_sets` of the rows of URI lists; unknown URIs stay members
+  with row `NO_ROW`."""
+  return pad_skill_sets([index.rows_for_uris(uris)[0] for uris in uri_sets],
+                        max_len)
+
+
+def has_row(idx: jax.Array, mask: jax.Array) -> jax.Array:
+  """bool, same shape: members whose URI has a row (not `NO_ROW`)."""
+  return mask & (idx != NO_ROW)
+
+
+def safe_rows(idx: jax.Array) -> jax.Array:
+  """`idx` with `NO_ROW` replaced by row 0, safe to index with; callers mask
+  those entries out with `has_row`."""
+  return jnp.maximum(idx, 0)
+
+
 def check_rows(num_skills: int, idx: np.ndarray, mask: np.ndarray,
                name: str) -> None:
-  """Raises unless every unmasked entry of `idx` is a row in [0, S)."""
+  """Raises unless every unmasked entry of `idx` is a row in [0, S) or
+  `NO_ROW`."""
   idx, mask = np.asarray(idx), np.asarray(mask, bool)
   if idx.shape != mask.shape or idx.ndim != 2:
     raise ValueError(f"{name}: idx {idx.shape} and mask {mask.shape} must be "
                      "the same [N, K] shape")
-  bad = mask & ((idx < 0) | (idx >= num_skills))
+  bad = mask & ((idx < NO_ROW) | (idx >= num_skills))
   if bad.any():
     n, k = np.argwhere(bad)[0]
     raise ValueError(f"{name}[{n}, {k}] = {idx[n, k]} is not a skill row "
@@ -105,8 +133,10 @@ def map_in_chunks(fn: Callable[..., object], arrays: Sequence[np.ndarray],
 @jax.jit
 def _pairs_block(dist_SxS, table, a_idx_NxK, a_mask_NxK, b_idx_NxL,
                  b_mask_NxL):
-  d_NxKxL = dist_SxS[a_idx_NxK[:, :, None], b_idx_NxL[:, None, :]]
-  valid_NxKxL = a_mask_NxK[:, :, None] & b_mask_NxL[:, None, :]
+  d_NxKxL = dist_SxS[safe_rows(a_idx_NxK)[:, :, None],
+                     safe_rows(b_idx_NxL)[:, None, :]]
+  valid_NxKxL = (has_row(a_idx_NxK, a_mask_NxK)[:, :, None]
+                 & has_row(b_idx_NxL, b_mask_NxL)[:, None, :])
   sim_NxKxL = jnp.where(valid_NxKxL, table[d_NxKxL], 0.0)
   count_a = jnp.maximum(a_mask_NxK.sum(-1), 1)
   count_b = jnp.maximum(b_mask_NxL.sum(-1), 1)
@@ -127,9 +157,10 @@ def set_similarity_pairs(dist, a_idx, a_mask, b_idx, b_mask, alpha=ALPHA,
 
 @jax.jit
 def _nearest_rows(dist_SxS, idx_NxK, mask_NxK):
-  """uint8 [N, S]: distance from each skill to the nearest member of a set."""
-  rows_NxKxS = jnp.where(mask_NxK[:, :, None], dist_SxS[idx_NxK],
-                         jnp.uint8(NO_PATH))
+  """uint8 [N, S]: distance from each skill to the nearest member of a set
+  (`NO_PATH` if no member has a path to it)."""
+  rows_NxKxS = jnp.where(has_row(idx_NxK, mask_NxK)[:, :, None],
+                         dist_SxS[safe_rows(idx_NxK)], jnp.uint8(NO_PATH))
   return rows_NxKxS.min(axis=1)
 
 
@@ -138,11 +169,13 @@ def _grid_block(dist_SxS, table, b_near_BxS, b_idx_BxL, b_mask_BxL,
                 a_idx_CxK, a_mask_CxK):
   a_near_CxS = _nearest_rows(dist_SxS, a_idx_CxK, a_mask_CxK)
   # A → B: best match in b of each a skill, read from b's nearest row.
-  sim_ab_BxCxK = table[b_near_BxS[:, a_idx_CxK]] * a_mask_CxK
+  sim_ab_BxCxK = (table[b_near_BxS[:, safe_rows(a_idx_CxK)]]
+                  * has_row(a_idx_CxK, a_mask_CxK))
   dir_ab_CxB = (sim_ab_BxCxK.sum(-1) /
                 jnp.maximum(a_mask_CxK.sum(-1), 1)).T
   # B → A: best match in a of each b skill, read from a's nearest row.
-  sim_ba_CxBxL = table[a_near_CxS[:, b_idx_BxL]] * b_mask_BxL
+  sim_ba_CxBxL = (table[a_near_CxS[:, safe_rows(b_idx_BxL)]]
+                  * has_row(b_idx_BxL, b_mask_BxL))
   dir_ba_CxB = sim_ba_CxBxL.sum(-1) / jnp.maximum(b_mask_BxL.sum(-1), 1)
   return 0.5 * (dir_ab_CxB + dir_ba_CxB)
 

@@ -10,6 +10,10 @@ character that is not a letter, digit, '+' or '#' turned into a space (so
 over alternative labels; when two skills claim one normalised label at the
 same priority the lower row wins, and the collision is counted in
 `ambiguous_labels`.
+
+A URI the index does not know (another ESCO version, a typo) gets the row
+`NO_ROW`: it stays a member of its skill set, with no path to any skill
+(§4.4 gives it similarity 0, §4.5 the no-path cost).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import unicodedata
 from typing import Iterable, Sequence
 
 _SEPARATORS = re.compile(r"[^\w+#]|_")
+# Row of a URI that is not in the index.
+NO_ROW = -1
 
 
 def normalize_label(text: str) -> str:
@@ -55,19 +61,11 @@ class SkillIndex:
 
   def rows_for_uris(
       self, uris: Iterable[str]) -> tuple[list[int], list[str]]:
-    """(rows of the known URIs in order, the unknown URIs in order).
-
-    Unknown URIs (another ESCO version, a typo) are returned rather than
-    dropped silently, so callers can count them.
-    """
-    rows, unknown = [], []
-    for uri in uris:
-      row = self.uri_to_row.get(uri)
-      if row is None:
-        unknown.append(uri)
-      else:
-        rows.append(row)
-    return rows, unknown
+    """(the row of every URI in order, `NO_ROW` if unknown; the unknown URIs
+    in order), so callers keep unknown URIs as members and can count them."""
+    uris = list(uris)
+    rows = [self.uri_to_row.get(uri, NO_ROW) for uri in uris]
+    return rows, [uri for uri, row in zip(uris, rows) if row == NO_ROW]
 
 
 def build_skill_index(skill_uris: Iterable[str],

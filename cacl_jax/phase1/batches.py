@@ -5,7 +5,9 @@ grid of pair indices with a validity mask (the last partial batch is padded
 and masked), drawn from (seed, epoch) alone so that a resumed run sees the
 same order. `gather_batch` turns one row of the grid into a `Batch`: the
 resume embeddings, the positive job, the anchor mask (valid good-fit pairs),
-sample weights and the resume × pool rows the negative sampler needs.
+sample weights and the resume × pool rows the negative sampler needs (the
+similarity with jobs without skill URIs at the sampler's fixed distance,
+`negatives.bucketing_similarity`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cacl_jax.data import prepared
+from cacl_jax.phase1 import negatives
 
 
 @flax.struct.dataclass
@@ -33,6 +36,7 @@ class SplitTensors:
   sim_RxP: jax.Array
   good_RxP: jax.Array
   has_uris_R: jax.Array
+  job_has_uris_P: jax.Array
 
   @property
   def num_pairs(self) -> int:
@@ -47,7 +51,7 @@ class Batch:
   job_B: jax.Array  # positive: the pair's own job, index into the pool
   anchor_mask_B: jax.Array  # valid slot holding a good-fit pair
   weight_B: jax.Array
-  sim_BxP: jax.Array
+  sim_BxP: jax.Array  # negatives.bucketing_similarity of the resume's row
   candidate_BxP: jax.Array  # may serve as a negative for this anchor
   has_uris_B: jax.Array
   ratios_3: jax.Array  # curriculum (hard, medium, easy) shares
@@ -69,7 +73,8 @@ def split_tensors(split: prepared.SplitArrays, emb_TxD: np.ndarray,
       weight_N=jnp.asarray(weight_N, jnp.float32),
       sim_RxP=jnp.asarray(split.sim_RxP, jnp.float32),
       good_RxP=jnp.asarray(split.good_RxP, bool),
-      has_uris_R=jnp.asarray(split.resume_has_uris_R, bool))
+      has_uris_R=jnp.asarray(split.resume_has_uris_R, bool),
+      job_has_uris_P=jnp.asarray(split.job_has_uris_P, bool))
 
 
 def num_batches(num_items: int, batch_size: int) -> int:
@@ -109,7 +114,8 @@ def gather_batch(split: SplitTensors, idx_B: jax.Array, mask_B: jax.Array,
       job_B=job_B,
       anchor_mask_B=mask_B & (split.label_N[idx_B] == 1),
       weight_B=split.weight_N[idx_B],
-      sim_BxP=split.sim_RxP[resume_B],
+      sim_BxP=negatives.bucketing_similarity(split.sim_RxP[resume_B],
+                                             split.job_has_uris_P),
       candidate_BxP=candidate_BxP,
       has_uris_B=split.has_uris_R[resume_B],
       ratios_3=jnp.asarray(ratios_3, jnp.float32))

@@ -11,8 +11,11 @@ each anchor rounds them by systematic sampling, so the counts always sum to K
 and their expectation is exactly share·K. A bucket with too few candidates
 hands its slots to its neighbour (hard ↔ medium ↔ easy). Anchors whose resume
 has no skill URIs, and every anchor under the "random" strategy (the vanilla
-baseline), draw K candidates uniformly. Everything is fixed-shape: fewer
-than K candidates leave masked slots.
+baseline), draw K candidates uniformly. A job without skill URIs has §4.4
+similarity 0 to every resume, which would make it an easy negative for all;
+like the original implementation, it is put at distance 0.5 (medium)
+instead (`bucketing_similarity`, applied when a batch is gathered).
+Everything is fixed-shape: fewer than K candidates leave masked slots.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 
 HARD, MEDIUM, EASY = 0, 1, 2
+# Skill distance of a job without skill URIs to any resume.
+URILESS_JOB_DISTANCE = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +61,14 @@ def validation_ratios(epoch_ratios, end_ratios, fixed: bool) -> np.ndarray:
   learned; fixed shares keep the losses of all epochs comparable.
   """
   return np.asarray(end_ratios if fixed else epoch_ratios, np.float32)
+
+
+def bucketing_similarity(sim_BxP: jax.Array,
+                         job_has_uris_P: jax.Array) -> jax.Array:
+  """The similarity the buckets read: §4.4's, or 1 − `URILESS_JOB_DISTANCE`
+  for a job without skill URIs."""
+  return jnp.where(job_has_uris_P[None, :], sim_BxP,
+                   1.0 - URILESS_JOB_DISTANCE)
 
 
 def distance_buckets(sim_BxP: jax.Array, hard_max_distance: float,
@@ -123,7 +136,8 @@ def sample_negatives(key: jax.Array, sim_BxP: jax.Array,
 
   Args:
     key: PRNG key; the same key gives the same negatives.
-    sim_BxP: ontology_set_similarity of each anchor's resume to each pool job.
+    sim_BxP: ontology_set_similarity of each anchor's resume to each pool
+      job, through `bucketing_similarity`.
     candidate_BxP: True where the job may serve as a negative for the anchor
       (not its own job, not another good fit of the same resume).
     use_ontology_B: False for anchors whose resume has no skill URIs.

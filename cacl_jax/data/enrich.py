@@ -5,16 +5,20 @@ mapped to a URI of the ontology: its own `uri` if the ontology knows it,
 else its name through the label index (`SkillIndex.lookup_name`), which
 also fills the skill's `uri`. `skill_uris` becomes the mapped URIs in
 listed order followed by any URIs the side already carried, without
-repeats. URIs unknown to the ontology are kept in the record but ignored
-by the metrics, and counted in the report.
+repeats. A listed skill whose URI the ontology lacks and whose name matches
+nothing keeps that URI in its `skill`; carried URIs the ontology lacks stay
+in `skill_uris`, where the metrics treat them as members with no path (0 in
+§4.4, the no-path cost in §4.5, see `ontology.set_similarity`). Both kinds
+are counted in the report.
 
 Quality tier (§3.4: A = both sides rich in URIs, C = one or both without),
 with n = known URIs of a side and m = its listed skills:
 - a side is *rich* when n ≥ 2, or n ≥ 1 and n ≥ m / 2;
 - A: both sides rich; B: both sides have n ≥ 1 but one is not rich;
   C: a side has n = 0.
-`ontology_similarity` (§4.4) and `ot_distance` (§4.5) are computed for
-tiers A and B and are None for tier C. Values are rounded to 6 decimals.
+`ontology_similarity` (§4.4) and `ot_distance` (§4.5) are computed
+(`ontology.pair_metrics.score_uri_pairs`) for tiers A and B and are None for
+tier C. Values are rounded to 6 decimals.
 
 Enrichment is idempotent: mapped URIs are written back, so enriching an
 enriched pair reproduces it exactly.
@@ -25,14 +29,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterable, Sequence
 
-import jax.numpy as jnp
 import numpy as np
 import tqdm
 
 from cacl_jax.data import records
+from cacl_jax.ontology import pair_metrics
 from cacl_jax.ontology import graph as graph_lib
-from cacl_jax.ontology import ot_distance
-from cacl_jax.ontology import set_similarity
 from cacl_jax.ontology import skill_index as skill_index_lib
 
 TIERS = ("A", "B", "C")
@@ -76,8 +78,8 @@ class _Counts:
 
 def _map_side(skills: Sequence[records.Skill], carried: Sequence[str],
               index: skill_index_lib.SkillIndex, counts: _Counts
-              ) -> tuple[tuple[records.Skill, ...], tuple[str, ...], list[int]]:
-  """(skills with URIs filled, skill_uris, rows of the known URIs)."""
+              ) -> tuple[tuple[records.Skill, ...], tuple[str, ...], int]:
+  """(skills with URIs filled, skill_uris, how many of them are known)."""
   mapped, unknown = [], set()
   for skill in skills:
     counts.listed += 1
@@ -95,9 +97,9 @@ def _map_side(skills: Sequence[records.Skill], carried: Sequence[str],
       mapped.append(dataclasses.replace(skill, uri=uri))
   listed_uris = [s.uri for s in mapped if s.uri in index.uri_to_row]
   uris = tuple(dict.fromkeys(listed_uris + list(carried)))
-  rows, unknown_carried = index.rows_for_uris(uris)
+  _, unknown_carried = index.rows_for_uris(uris)
   counts.unknown += len(unknown.union(unknown_carried))
-  return tuple(mapped), uris, rows
+  return tuple(mapped), uris, len(uris) - len(unknown_carried)
 
 
 def quality_tier(resume_known: int, resume_listed: int, job_known: int,
@@ -123,16 +125,13 @@ def enrich_pairs(pairs: Iterable[records.Pair],
   `SkillIndex`), e.g. from `distance_cache.load_or_build_distances`.
   """
   index = ontology.skill_index
-  if distances.shape != (len(index), len(index)):
-    raise ValueError(f"distances {distances.shape} do not match the "
-                     f"{len(index)} skills of {ontology.esco_dir}")
   counts = _Counts()
-  mapped, tiers, rows_a, rows_b = [], [], [], []
+  mapped, tiers = [], []
   for pair in tqdm.tqdm(pairs, desc="map skills", unit="pair",
                         disable=not progress):
-    r_skills, r_uris, r_rows = _map_side(
+    r_skills, r_uris, r_known = _map_side(
         pair.resume.skills, pair.resume.skill_uris, index, counts)
-    j_skills, j_uris, j_rows = _map_side(
+    j_skills, j_uris, j_known = _map_side(
         pair.job.required_skills, pair.job.skill_uris, index, counts)
     mapped.append(dataclasses.replace(
         pair,
@@ -140,30 +139,16 @@ def enrich_pairs(pairs: Iterable[records.Pair],
                                    skill_uris=r_uris),
         job=dataclasses.replace(pair.job, required_skills=j_skills,
                                 skill_uris=j_uris)))
-    tiers.append(quality_tier(len(r_rows), len(r_skills), len(j_rows),
-                              len(j_skills)))
-    rows_a.append(r_rows)
-    rows_b.append(j_rows)
+    tiers.append(quality_tier(r_known, len(r_skills), j_known, len(j_skills)))
 
   scored = [i for i, t in enumerate(tiers) if t != "C"]
-  sims = np.zeros(0, np.float32)
-  ots, converged = np.zeros(0, np.float32), np.zeros(0, bool)
-  if scored:
-    a_idx, a_mask = set_similarity.pad_skill_sets([rows_a[i] for i in scored])
-    b_idx, b_mask = set_similarity.pad_skill_sets([rows_b[i] for i in scored])
-    dist = jnp.asarray(distances)   # one host → device copy for all chunks
-    parts = []
-    for start in tqdm.tqdm(range(0, len(scored), chunk), desc="similarity+OT",
-                           unit="chunk", disable=not progress):
-      block = [x[start:start + chunk] for x in (a_idx, a_mask, b_idx, b_mask)]
-      sim = set_similarity.set_similarity_pairs(dist, *block)
-      ot, _, conv = ot_distance.ot_distance_pairs(dist, *block)
-      parts.append((sim, ot, conv))
-    sims, ots, converged = (np.concatenate(p) for p in zip(*parts))
-
-  out = []
+  sims, ots, converged = pair_metrics.score_uri_pairs(
+      index, distances, [mapped[i].resume.skill_uris for i in scored],
+      [mapped[i].job.skill_uris for i in scored], chunk=chunk,
+      progress=progress)
   values = {i: (round(float(s), DECIMALS), round(float(o), DECIMALS))
             for i, s, o in zip(scored, sims, ots)}
+  out = []
   for i, (pair, tier) in enumerate(zip(mapped, tiers)):
     sim, ot = values.get(i, (None, None))
     out.append(dataclasses.replace(pair, metadata=records.PairMetadata(
