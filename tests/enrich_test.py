@@ -119,6 +119,20 @@ def test_enriched_sample(mini):
   assert report.ot_not_converged == 1
   assert e.metadata.ot_distance == pytest.approx(1.013386, abs=2e-6)
   assert "tiers A 3 (50.0%)" in report.summary()
+  assert report.skills_left_out_of_text == 0
+
+
+def test_skills_too_long_for_the_text_are_counted(mini):
+  o, d = mini
+  long_name = "x" * 41
+  pairs = [dataclasses.replace(
+      p, resume=dataclasses.replace(
+          p.resume, skills=p.resume.skills + (S(long_name),) * 2))
+           for p in _sample_pairs()[:2]]
+  _, report = enrich.enrich_pairs(pairs, o, d)
+  assert report.skills_left_out_of_text == 4
+  assert ("skill mentions left out of the texts (over 40 characters) 4"
+          in report.summary())
 
 
 def test_metrics_equal_the_direct_functions(mini):

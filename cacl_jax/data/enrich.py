@@ -32,7 +32,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import tqdm
 
-from cacl_jax.data import records
+from cacl_jax.data import records, serialize
 from cacl_jax.ontology import pair_metrics
 from cacl_jax.ontology import graph as graph_lib
 from cacl_jax.ontology import skill_index as skill_index_lib
@@ -55,6 +55,8 @@ class EnrichReport:
   unknown_uris: int
   tiers: dict[str, int]
   ot_not_converged: int
+  # Skill mentions (per pair and side) too long for the §5.3 text.
+  skills_left_out_of_text: int = 0
 
   def summary(self) -> str:
     share = self.skills_matched / max(self.skills_listed, 1)
@@ -65,7 +67,9 @@ class EnrichReport:
             f"{self.skills_listed} ({share:.1%}: {self.matched_by_uri} by URI, "
             f"{self.matched_by_name} by name); unknown URIs "
             f"{self.unknown_uris}; tiers {tiers}; OT not converged "
-            f"{self.ot_not_converged}")
+            f"{self.ot_not_converged}; skill mentions left out of the "
+            f"texts (over {serialize.MAX_SKILL_CHARS} characters) "
+            f"{self.skills_left_out_of_text}")
 
 
 @dataclasses.dataclass
@@ -159,5 +163,8 @@ def enrich_pairs(pairs: Iterable[records.Pair],
       matched_by_uri=counts.by_uri, matched_by_name=counts.by_name,
       unknown_uris=counts.unknown,
       tiers={t: tiers.count(t) for t in TIERS},
-      ot_not_converged=int((~converged).sum()))
+      ot_not_converged=int((~converged).sum()),
+      skills_left_out_of_text=sum(
+          serialize.skills_left_out(p.resume.skills)
+          + serialize.skills_left_out(p.job.required_skills) for p in out))
   return out, report
