@@ -28,6 +28,14 @@ PathLike = str | os.PathLike
 _LONE_CR = re.compile(rb"\r(?!\n)")
 
 
+def location(path: PathLike, line: int | None = None, kind: str = "",
+             name: str | None = None) -> str:
+  """How every located error starts: 'path', 'path:line', then e.g.
+  ": field 'x'" for `kind` "field" and `name` "x"."""
+  where = str(path) if line is None else f"{path}:{line}"
+  return f"{where}: {kind} '{name}'" if name else where
+
+
 class TextDecodeError(ValueError):
   """Bytes of a text file that are not UTF-8, located by line and column."""
 

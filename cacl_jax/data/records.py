@@ -12,6 +12,8 @@ import dataclasses
 import math
 from typing import Any, Mapping
 
+from cacl_jax.common import textfile
+
 LABELS = ("good_fit", "potential_fit", "no_fit")
 QUALITY_TIERS = ("A", "B", "C", "D", "F")
 
@@ -29,10 +31,8 @@ class RecordError(ValueError):
   def __init__(self, message: str, *, source: str = "<memory>",
                line: int | None = None, field: str | None = None):
     self.source, self.line, self.field = source, line, field
-    where = source if line is None else f"{source}:{line}"
-    if field:
-      where += f": field '{field}'"
-    super().__init__(f"{where}: {message}")
+    super().__init__(
+        f"{textfile.location(source, line, 'field', field)}: {message}")
 
 
 @dataclasses.dataclass(frozen=True)

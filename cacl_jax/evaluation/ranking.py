@@ -60,14 +60,21 @@ def _sklearn_ready(relevant, scores, valid):
   return relevant.astype(np.int32), scores
 
 
-def mean_average_precision(relevant_QxK, scores_QxK, valid_QxK=None) -> float:
-  """Mean over queries of AP = (1/|rel|) Σ_{relevant i} precision@rank(i)."""
+def _sklearn_mean(score_fn, relevant_QxK, scores_QxK, valid_QxK) -> float:
+  """A scikit-learn ranking score over the queries (NaN without queries)."""
   relevant, scores, valid = _checked(relevant_QxK, scores_QxK, valid_QxK)
   if relevant.shape[0] == 0:
     return float("nan")
-  relevant, scores = _sklearn_ready(relevant, scores, valid)
-  # All-relevant rows have AP 1, which scikit-learn returns for them as well.
-  return float(metrics.label_ranking_average_precision_score(relevant, scores))
+  return float(score_fn(*_sklearn_ready(relevant, scores, valid)))
+
+
+def mean_average_precision(relevant_QxK, scores_QxK, valid_QxK=None) -> float:
+  """Mean over queries of AP = (1/|rel|) Σ_{relevant i} precision@rank(i).
+
+  All-relevant rows have AP 1, which scikit-learn returns for them as well.
+  """
+  return _sklearn_mean(metrics.label_ranking_average_precision_score,
+                       relevant_QxK, scores_QxK, valid_QxK)
 
 
 def mean_reciprocal_rank(relevant_QxK, scores_QxK, valid_QxK=None) -> float:
@@ -83,11 +90,8 @@ def mean_reciprocal_rank(relevant_QxK, scores_QxK, valid_QxK=None) -> float:
 
 def mean_ndcg(relevant_QxK, scores_QxK, valid_QxK=None) -> float:
   """Mean over queries of DCG / ideal DCG, DCG = Σ_i rel_i / log2(rank_i + 1)."""
-  relevant, scores, valid = _checked(relevant_QxK, scores_QxK, valid_QxK)
-  if relevant.shape[0] == 0:
-    return float("nan")
-  relevant, scores = _sklearn_ready(relevant, scores, valid)
-  return float(metrics.ndcg_score(relevant, scores))
+  return _sklearn_mean(metrics.ndcg_score, relevant_QxK, scores_QxK,
+                       valid_QxK)
 
 
 def ranking_metrics(relevant_QxK, scores_QxK, valid_QxK=None) -> dict:

@@ -34,10 +34,8 @@ class EscoFileError(ValueError):
   def __init__(self, message: str, *, path: PathLike,
                line: int | None = None, column: str | None = None):
     self.path, self.line, self.column = str(path), line, column
-    where = self.path if line is None else f"{self.path}:{line}"
-    if column:
-      where += f": column '{column}'"
-    super().__init__(f"{where}: {message}")
+    super().__init__(
+        f"{textfile.location(path, line, 'column', column)}: {message}")
 
 
 @dataclasses.dataclass(frozen=True)
