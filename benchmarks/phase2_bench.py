@@ -11,14 +11,16 @@ uses the real cached embeddings and Phase-1 checkpoint of a finished
 `configs/default.py` run instead.
 
 Each measurement runs in a fresh process, so compilation is included:
-- "phase2": `phase2.train.run` — restore Phase 1, project every text once,
-  train 10 epochs (one compiled scan per epoch, validation every epoch,
-  checkpoints, logs), evaluate on the test split (classification, job and
-  resume ranking), write plots, JSON and report.
+- "phase2": the steps of `phase2.train.run` — restore Phase 1, project every
+  text once, train 10 epochs (the shared epoch loop: one compiled scan per
+  epoch, validation every epoch, checkpoints, logs), evaluate on the test
+  split (classification, job and resume ranking), write plots, JSON and
+  report.
 - baseline "per-batch loop": the original's structure — a jitted step
   dispatched from Python for each batch of 32 that runs the frozen
   projection head on the batch's cached 768-d embeddings, then the
-  classifier, AdamW; validation the same way each epoch. Training only.
+  classifier, with the same optimiser (coupled-L2 Adam after clipping);
+  validation the same way each epoch. Training only.
 Prints medians over --runs of wall time and peak RSS (ru_maxrss) per
 process, the first (compiling) and later epoch times, and baseline / phase2
 ratios. Phase 2 also checkpoints and logs every epoch; the baseline does not.
@@ -39,14 +41,16 @@ import tempfile
 
 from absl import app, flags
 import jax
-import ml_collections
 import numpy as np
 
-from cacl_jax.data import builtin, config as data_config, esco_tables
+from cacl_jax.common import run_manifest, training_loop
+from cacl_jax.data import builtin, esco_tables
 from cacl_jax.data import generator, prepared, records, splits
-from cacl_jax.phase1 import config as phase1_config, projection
+from cacl_jax.experiments import config as experiment_config
+from cacl_jax.experiments import run
+from cacl_jax.phase1 import projection
 from cacl_jax.phase1 import state as phase1_state
-from cacl_jax.phase2 import config as phase2_config, evaluate, losses
+from cacl_jax.phase2 import evaluate, losses
 from cacl_jax.phase2 import pretrained, train
 
 _RUNS = flags.DEFINE_integer("runs", 3, "Fresh-process runs per measurement.")
@@ -59,8 +63,8 @@ _PREPARED = flags.DEFINE_string(
     "<cache>/prepared/<key>.npz) to use instead of random embeddings; needs "
     "--phase1_workdir.")
 _PHASE1 = flags.DEFINE_string(
-    "phase1_workdir", None, "Phase-1 workdir (default head shape) matching "
-    "--prepared.")
+    "phase1_workdir", None, "Phase-1 workdir matching --prepared (its head "
+    "shape is read from its config.json).")
 _DIR = flags.DEFINE_string("dir", None, "Internal: the prepared folder.")
 _WORKDIR = flags.DEFINE_string("child_workdir", None, "Internal.")
 
@@ -72,7 +76,8 @@ def _peak_rss_mb() -> float:
 
 
 def prepare(folder: pathlib.Path, num_pairs: int) -> dict:
-  """Writes prepared.npz (random embeddings) and a Phase-1 checkpoint."""
+  """Writes prepared.npz (random embeddings) and a Phase-1 run: its record
+  (config.json, run.json) and a checkpoint of a random default head."""
   tables = esco_tables.load_tables(builtin.builtin_esco_dir())
   pairs = [dataclasses.replace(p, metadata=records.PairMetadata(
                quality_tier="A"))
@@ -89,10 +94,11 @@ def prepare(folder: pathlib.Path, num_pairs: int) -> dict:
   data = prepared.build_prepared(splits.sequential_split(pairs), embed,
                                  similarity)
   prepared.save_prepared(folder / "prepared.npz", data)
-  p1 = phase1_config.phase1_fields()
+  p1 = run.phase_config(experiment_config.build("phase1"), "phase1")
+  run_manifest.start_run(folder / "phase1", p1, prepared.fingerprint(data))
   state = phase1_state.create_state(p1, EMB_DIM, jax.random.key(0))
-  with phase1_state.open_checkpoints(p1, folder / "phase1") as ckpts:
-    ckpts.save(1, phase1_state.checkpoint_item(state, 1),
+  with training_loop.open_checkpoints(folder / "phase1") as ckpts:
+    ckpts.save(1, training_loop.checkpoint_item(state, 1),
                {"val_loss": 1.0, "train_loss": 1.0, "epoch": 1})
   return _shapes(data)
 
@@ -115,11 +121,9 @@ def _shapes(data: prepared.PreparedData) -> dict:
 
 
 def _config(folder: pathlib.Path, epochs: int):
-  c = ml_collections.ConfigDict()
-  c.phase, c.seed = "phase2", 0
-  c.data, c.encoder = data_config.data_fields(), data_config.encoder_fields()
-  c.update(phase2_config.phase2_fields())
-  c.phase1_workdir = str(folder / "phase1")
+  """The Phase-2 view of configs/phase2.py on the folder's Phase-1 run."""
+  c = run.phase_config(experiment_config.build("phase2"), "phase2",
+                       phase1_workdir=str(folder / "phase1"))
   c.train.epochs = epochs
   return c
 
@@ -132,7 +136,7 @@ def child_phase2(folder: pathlib.Path, workdir: pathlib.Path, epochs: int
   loaded = time.perf_counter()
   frozen = pretrained.load(config, data.emb_TxD.shape[1])
   emb_TxE = frozen.project(data.emb_TxD)
-  trained = train.train(config, workdir, data, emb_TxE)
+  trained = train.train(config, data, emb_TxE, workdir)
   trained_at = time.perf_counter()
   metrics, arrays = evaluate.evaluate(config.model, trained["params"],
                                       emb_TxE, data)

@@ -15,8 +15,7 @@ check: --config=configs/default.py:smoke --seeds=0,1.
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from cacl_jax.common import phases
-from cacl_jax.evaluation import comparison
+from cacl_jax.experiments import comparison, run
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", "configs/default.py", "End-to-end config (phase 'all').",
@@ -31,13 +30,13 @@ _WORKDIR = flags.DEFINE_string("workdir", "workdirs/compare",
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-  phases.quiet_library_logs()
+  run.quiet_library_logs()
   try:
     seeds = [int(s) for s in _SEEDS.value]
   except ValueError as e:
     raise app.UsageError(f"--seeds must be integers: {e}") from e
   result = comparison.compare(_CONFIG.value, seeds, _WORKDIR.value,
-                              phases.run_end_to_end, _VARIANTS.value)
+                              run.train_and_evaluate, _VARIANTS.value)
   logging.info("comparison written to %s", result["json_path"])
   print(f"comparison: {result['markdown_path']}")
 

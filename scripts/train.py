@@ -1,12 +1,15 @@
 r"""Trains and evaluates CACL: phase 1, phase 2, or both in sequence.
 
   python scripts/train.py --config=configs/phase1.py [--workdir=DIR] \
-      [--config.train.learning_rate=1e-4 ...]
+      [--config.phase1.train.learning_rate=1e-4 ...]
 
 `config.phase` picks what runs: "phase1" (contrastive pretraining, §5),
 "phase2" (classification fine-tuning, §6) or "all" (phase 1 in
 `<workdir>/phase1`, then phase 2 on its best checkpoint in
-`<workdir>/phase2`). The default workdir is `workdirs/<phase>`. Runs on
+`<workdir>/phase2`); the data are prepared once. Every config file has the
+same shape, so a setting has one flag path: --config.phase1.… and
+--config.phase2.… for the phases, --config.data.…, --config.encoder.… and
+--config.seed shared. The default workdir is `workdirs/<phase>`. Runs on
 whatever JAX's default backend is (CPU, GPU or TPU); an interrupted run
 continues from its latest checkpoint when started again with the same
 workdir (with the same data and training settings: a workdir records them,
@@ -20,12 +23,13 @@ import sys
 
 import jax
 from absl import app, flags, logging
+import ml_collections
 from ml_collections import config_flags
 
 from cacl_jax import pipeline
-from cacl_jax.common import phases, run_manifest
-from cacl_jax.phase1 import train as phase1_train
-from cacl_jax.phase2 import train as phase2_train
+from cacl_jax.common import run_manifest
+from cacl_jax.experiments import config as experiment_config
+from cacl_jax.experiments import run
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Config file, e.g. configs/phase1.py or "
@@ -39,35 +43,52 @@ _OVERWRITE = flags.DEFINE_bool(
 flags.mark_flags_as_required(["config"])
 
 
-def _unknown_field_hint(argv: list[str], missing: str) -> str:
-  """Which --config.* override names a missing field, and where it lives."""
+def _sections_with(path: str) -> list[str]:
+  """The phase sections whose default fields include the dotted `path`."""
+  defaults = experiment_config.build("all")
+  found = []
+  for section in ("phase1", "phase2"):
+    node = defaults[section]
+    for name in path.split("."):
+      node = (node.get(name)
+              if isinstance(node, ml_collections.ConfigDict) else None)
+    if node is not None:
+      found.append(section)
+  return found
+
+
+def _unknown_field_hint(argv: list[str], missing: str) -> str | None:
+  """Which --config.* override names a missing field, and where it lives;
+  None when no override names it."""
   for arg in argv:
     match = re.match(r"--config\.([\w.]+)", arg)
     if match and missing in match.group(1).split("."):
       path = match.group(1)
-      hint = (f"{arg.split('=')[0]}: the config has no field {missing!r}.")
+      hint = f"{arg.split('=')[0]}: the config has no field {missing!r}."
       if not path.startswith(("phase1.", "phase2.")):
-        hint += (f" In configs/default.py (both phases) phase settings live "
-                 f"under phase1. and phase2.: write --config.phase1.{path}=… "
-                 f"or --config.phase2.{path}=…; data, encoder and seed are "
-                 "shared at the top level.")
-      else:
-        rest = path.split(".", 1)[1]
-        hint += (" In a one-phase config (configs/phase1.py, "
-                 "configs/phase2.py) fields sit at the top level: write "
-                 f"--config.{rest}=….")
+        hint += (" Every config file has the same shape: phase settings "
+                 "live under phase1. and phase2. (data, encoder and seed are "
+                 "shared at the top level)")
+        sections = _sections_with(path)
+        hint += (", so write " + " or ".join(f"--config.{s}.{path}=…"
+                                             for s in sections) + "."
+                 if sections else ".")
       return hint
-  return f"the config has no field {missing!r}"
+  return None
 
 
 def parse_flags(argv: list[str]) -> list[str]:
   """absl flag parsing that turns an unknown config field into a usage error."""
   try:
     return flags.FLAGS(argv)
-  except KeyError as e:
-    missing = str(e.args[0]).strip("'\"").split("'")[0]
-    print(f"FATAL Flags parsing error: {_unknown_field_hint(argv, missing)}",
-          file=sys.stderr)
+  except (KeyError, AttributeError) as e:
+    # ml_collections raises KeyError for a missing nested field and
+    # AttributeError for a missing top-level one.
+    missing = str(e.args[0]).strip("'\"").split("'")[0] if e.args else ""
+    hint = _unknown_field_hint(argv, missing)
+    if hint is None:
+      raise
+    print(f"FATAL Flags parsing error: {hint}", file=sys.stderr)
     sys.exit(1)
   except flags.Error as e:
     print(f"FATAL Flags parsing error: {e}", file=sys.stderr)
@@ -80,25 +101,21 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   config = _CONFIG.value
+  if config.phase not in experiment_config.PHASES:
+    raise app.UsageError(f"config.phase must be one of "
+                         f"{experiment_config.PHASES}, got {config.phase!r}")
   workdir = pathlib.Path(_WORKDIR.value or f"workdirs/{config.phase}")
-  phases.quiet_library_logs()
+  run.quiet_library_logs()
   logging.info("JAX backend %s, devices %s", jax.default_backend(),
                jax.devices())
   pipeline.enable_compilation_cache(pipeline.cache_root(config.data))
   if _OVERWRITE.value and run_manifest.remove_run(workdir):
     logging.warning("--overwrite: deleted the earlier run in %s", workdir)
+  result = run.train_and_evaluate(config, workdir)
   if config.phase == "phase1":
-    result = phase1_train.train_and_evaluate(config, workdir)
     print(f"phase 1 AUC-ROC {result['auc_roc']:.4f}; {result['eval_path']}")
-  elif config.phase == "phase2":
-    result = phase2_train.train_and_evaluate(config, workdir)
-    print(f"report: {result['report_path']}")
-  elif config.phase == "all":
-    result = phases.run_end_to_end(config, workdir)
-    print(f"report: {result['report_path']}")
   else:
-    raise app.UsageError(f"config.phase must be phase1, phase2 or all, got "
-                         f"{config.phase!r}")
+    print(f"report: {result['report_path']}")
 
 
 if __name__ == "__main__":

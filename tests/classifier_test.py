@@ -94,7 +94,6 @@ def test_phase2_logits_match_the_original_pipeline(tmp_path, normalized):
   config = config_lib.phase2_fields()
   assert not config.phase1_normalized_input  # the original's input
   config.phase1_workdir = str(tmp_path)
-  config.phase1_model = model
   config.phase1_normalized_input = normalized
   frozen = pretrained.load(config, data.emb_TxD.shape[1])
   emb_TxE = frozen.project(data.emb_TxD)

@@ -43,29 +43,32 @@ def test_defaults_are_the_numbers_of_section_5_9():
 
 def test_config_file_default_smoke_and_vanilla():
   c = parse(f"--config={CONFIG_FILE}")
-  assert c.phase == "phase1" and c.train.epochs == 15
+  assert c.phase == "phase1" and c.phase1.train.epochs == 15
   assert c.data.num_pairs == 5179
   assert c.encoder.model == data_config.DEFAULT_ENCODER
   smoke = parse(f"--config={CONFIG_FILE}:smoke")
   assert smoke.encoder.model == data_config.RANDOM_TINY_ENCODER
-  assert smoke.train.epochs == 2 and smoke.data.num_pairs < 1000
+  assert smoke.phase1.train.epochs == 2 and smoke.data.num_pairs < 1000
   vanilla = parse(f"--config={CONFIG_FILE}:smoke,vanilla")
-  assert vanilla.negatives.strategy == "random"
-  assert not vanilla.weighting.enabled
-  assert vanilla.train.epochs == 2
+  assert vanilla.phase1.negatives.strategy == "random"
+  assert not vanilla.phase1.weighting.enabled
+  assert vanilla.phase1.train.epochs == 2
   for config in (c, smoke, vanilla):
-    phase1_config.validate(config)
+    phase1_config.validate(config.phase1)
 
 
 def test_overrides_from_the_command_line():
-  c = parse(f"--config={CONFIG_FILE}", "--config.train.learning_rate=1e-4",
-            "--config.negatives.strategy=random",
-            "--config.weighting.tier_base.C=0.8")
-  assert c.train.learning_rate == pytest.approx(1e-4)
-  assert c.negatives.strategy == "random"
-  assert c.weighting.tier_base.C == 0.8
+  c = parse(f"--config={CONFIG_FILE}",
+            "--config.phase1.train.learning_rate=1e-4",
+            "--config.phase1.negatives.strategy=random",
+            "--config.phase1.weighting.tier_base.C=0.8")
+  assert c.phase1.train.learning_rate == pytest.approx(1e-4)
+  assert c.phase1.negatives.strategy == "random"
+  assert c.phase1.weighting.tier_base.C == 0.8
   with pytest.raises((flags.Error, AttributeError), match="no_such_field"):
-    parse(f"--config={CONFIG_FILE}", "--config.train.no_such_field=1")
+    parse(f"--config={CONFIG_FILE}", "--config.phase1.train.no_such_field=1")
+  with pytest.raises((flags.Error, AttributeError, KeyError), match="train"):
+    parse(f"--config={CONFIG_FILE}", "--config.train.epochs=1")
 
 
 def test_unknown_config_argument():

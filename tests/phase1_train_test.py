@@ -7,7 +7,7 @@ import pytest
 
 import synthetic_data
 from cacl_jax.common import checkpoints
-from cacl_jax.common import health, metrics_log, run_manifest
+from cacl_jax.common import health, metrics_log, run_manifest, training_loop
 from cacl_jax.phase1 import batches, negatives, state as state_lib, steps
 from cacl_jax.phase1 import train
 
@@ -127,7 +127,7 @@ def test_full_run_writes_checkpoints_and_metrics(full_run, data):
   _, hard = metrics_log.series(history, "epoch/ratio_hard", x="epoch")
   np.testing.assert_allclose(hard, [0.2, 0.4, 0.6], rtol=1e-6)
   assert list((workdir / "tensorboard").glob("events.out.tfevents.*"))
-  with state_lib.open_checkpoints(config, workdir) as ckpts:
+  with training_loop.open_checkpoints(workdir) as ckpts:
     assert ckpts.latest_step() == 3 * steps_per_epoch
     assert ckpts.best_step() == summary["best_step"]
     assert set(ckpts.all_steps()) == {summary["best_step"],
@@ -196,6 +196,19 @@ def test_vanilla_switch_uses_random_negatives_and_unit_weights(data, tmp_path):
   assert not np.allclose(weights[anchors > 0], 1.0)
 
 
+def test_clipped_gradients_are_logged_and_warned_about(data, tmp_path,
+                                                        caplog):
+  config = synthetic_data.tiny_phase1_config(epochs=1, grad_clip_norm=1e-6)
+  train.train_phase1(config, data, tmp_path)
+  history = metrics_log.read_history(tmp_path)
+  _, clipped = metrics_log.series(history, "train/clipped")
+  _, anchors = metrics_log.series(history, "train/num_anchors")
+  np.testing.assert_array_equal(clipped[anchors > 0], 1.0)
+  _, fraction = metrics_log.series(history, "epoch/clip_fraction")
+  assert fraction.tolist() == [1.0]
+  assert "epoch 1: gradient norm above 1e-06 in 100% of steps" in caplog.text
+
+
 def test_resuming_with_another_model_fails_clearly(full_run, data):
   config, workdir, _ = full_run
   other = synthetic_data.tiny_phase1_config()
@@ -221,7 +234,7 @@ def test_a_diverging_run_stops_before_saving(data, tmp_path):
                      match=r"phase 1 diverged: .*(nan|inf) at step 1 "
                      r"\(epoch 1, batch 1\).*temperature 1e-30"):
     train.train_phase1(config, data, tmp_path)
-  with state_lib.open_checkpoints(config, tmp_path) as ckpts:
+  with training_loop.open_checkpoints(tmp_path) as ckpts:
     assert ckpts.all_steps() == []
 
 

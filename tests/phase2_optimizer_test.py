@@ -6,7 +6,7 @@ import numpy as np
 import optax
 import pytest
 
-from cacl_jax.phase2 import config as config_lib, train
+from cacl_jax.phase2 import config as config_lib, steps
 
 LR, WD, CLIP = 0.05, 0.1, 1.0
 BETA1, BETA2, EPS = 0.9, 0.999, 1e-8
@@ -27,14 +27,8 @@ def _grads(scale, seed):
   return jax.tree.map(lambda g: (g * scale / norm).astype(np.float32), tree)
 
 
-def _train_config():
-  t = config_lib.phase2_fields().train
-  t.learning_rate, t.weight_decay, t.grad_clip_norm = LR, WD, CLIP
-  return t
-
-
 def _optax_steps(grads_list):
-  tx = train.make_optimizer(_train_config())
+  tx = steps.make_optimizer(LR, WD, CLIP)
   params = jax.tree.map(np.asarray, _params())
   opt_state = tx.init(params)
   for grads in grads_list:

@@ -65,16 +65,16 @@ def make_data(seed=0, dim=16, sizes=((60, 30, 240), (20, 12, 64),
 def write_phase1_checkpoint(workdir, data, hidden=64, dim=32, input_dim=16,
                             epoch=3, seed=0):
   """A Phase-1 best checkpoint (random head) saved the way phase 1 saves it,
-  with the run record of a Phase-1 run on `data`."""
+  with the run record (config.json, run.json) of a Phase-1 run on `data`."""
   import jax  # pylint: disable=g-import-not-at-top
-  from cacl_jax.common import run_manifest  # pylint: disable=g-import-not-at-top
+  from cacl_jax.common import run_manifest, training_loop  # pylint: disable=g-import-not-at-top
   from cacl_jax.phase1 import config as phase1_config  # pylint: disable=g-import-not-at-top
   from cacl_jax.phase1 import state as phase1_state  # pylint: disable=g-import-not-at-top
   cfg = phase1_config.phase1_fields()
   cfg.model.hidden, cfg.model.dim = hidden, dim
   run_manifest.start_run(workdir, cfg, prepared.fingerprint(data))
   state = phase1_state.create_state(cfg, input_dim, jax.random.key(seed))
-  with phase1_state.open_checkpoints(cfg, workdir) as ckpts:
-    ckpts.save(10 * epoch, phase1_state.checkpoint_item(state, epoch),
+  with training_loop.open_checkpoints(workdir) as ckpts:
+    ckpts.save(10 * epoch, training_loop.checkpoint_item(state, epoch),
                {"val_loss": 0.72, "train_loss": 0.5, "epoch": epoch})
   return cfg.model, state.params

@@ -1,12 +1,8 @@
 """Phase 2 end to end on synthetic data with a Phase-1 checkpoint; resume; errors."""
 
-import importlib.util
 import json
 import math
-import os
 import pathlib
-import subprocess
-import sys
 
 import jax
 import numpy as np
@@ -15,18 +11,10 @@ from sklearn import metrics
 
 import phase2_synthetic
 from cacl_jax.common import checkpoints as checkpoints_lib
-from cacl_jax.common import health, run_manifest
+from cacl_jax.common import health, run_manifest, training_loop
+from cacl_jax.experiments import config as experiment_config
+from cacl_jax.experiments import run as experiment_run
 from cacl_jax.phase2 import evaluate, pretrained, train
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def _load_config(name, arg):
-  spec = importlib.util.spec_from_file_location(name, ROOT / "configs" /
-                                                f"{name}.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +33,10 @@ def phase1_dir(tmp_path_factory, data):
 
 
 def _config(phase1_dir, epochs=3):
-  config = _load_config("phase2", "smoke")
-  config.phase1_workdir = str(phase1_dir)
+  """The Phase-2 view of configs/phase2.py:smoke."""
+  config = experiment_run.phase_config(
+      experiment_config.build("phase2", "smoke"), "phase2",
+      phase1_workdir=str(phase1_dir))
   config.train.epochs = epochs
   return config
 
@@ -77,13 +67,12 @@ def _weighted_bce(logits, labels, pos_weight=2.5):
 def full_run(tmp_path_factory, data, phase1_dir):
   """An uninterrupted three-epoch run: (workdir, phase2_eval content)."""
   workdir = tmp_path_factory.mktemp("phase2")
-  return workdir, train.run(_config(phase1_dir), workdir, data)
+  return workdir, train.run(_config(phase1_dir), data, workdir)
 
 
-def _best_params(workdir, config):
-  with checkpoints_lib.Checkpoints(workdir / train.CHECKPOINT_DIR,
-                                   metric="val_loss") as ckpt:
-    return ckpt.restore_best(train.create_state(config, 32))
+def _best(workdir, config):
+  """(state, info) of the best checkpoint."""
+  return training_loop.restore(workdir, train.create_state(config, 32))
 
 
 def _log(workdir):
@@ -110,13 +99,35 @@ def test_end_to_end_run(data, phase1_dir, full_run):
 
   # The reported numbers, recomputed in numpy from the best checkpoint.
   frozen = pretrained.load(config, data.emb_TxD.shape[1])
-  best_epoch, best = _best_params(tmp_path, config)
+  best, info = _best(tmp_path, config)
   history = [json.loads(l) for l in
              (tmp_path / "metrics.jsonl").read_text().splitlines()]
   val_losses = [r["epoch/val_loss"] for r in history if "epoch/val_loss" in r]
   assert len(val_losses) == 3
-  assert best_epoch == 1 + int(np.argmin(val_losses))
-  assert out["training"]["best_epoch"] == best_epoch
+  best_epoch = 1 + int(np.argmin(val_losses))
+  assert info["epoch"] == out["training"]["best_epoch"] == best_epoch
+  # Checkpoints are keyed by the global step, as in Phase 1.
+  steps_per_epoch = math.ceil(240 / 32)
+  assert info["step"] == best_epoch * steps_per_epoch
+  assert int(best.step) == info["step"]
+  assert info["val_loss"] == pytest.approx(val_losses[best_epoch - 1])
+  with training_loop.open_checkpoints(tmp_path) as ckpts:
+    assert set(ckpts.all_steps()) == {best_epoch * steps_per_epoch,
+                                      2 * steps_per_epoch,
+                                      3 * steps_per_epoch}
+  # The training loss of every step is logged, and each epoch's loss is
+  # their mean weighted by the pairs of each batch (the last one has 16).
+  step_records = [r for r in history if "train/loss" in r]
+  assert [r["step"] for r in step_records] == list(
+      range(1, 3 * steps_per_epoch + 1))
+  pairs_S = np.array([32] * 7 + [16], np.float64)
+  for epoch in range(3):
+    loss_S = np.array([r["train/loss"] for r in step_records
+                       if r["epoch"] == epoch + 1])
+    epoch_record = next(r for r in history if r.get("epoch") == epoch + 1
+                        and "epoch/train_loss" in r)
+    assert epoch_record["epoch/train_loss"] == pytest.approx(
+        (loss_S * pairs_S).sum() / pairs_S.sum(), rel=1e-12)
   val_logits = _numpy_logits(frozen, best.params, data, data.val)
   assert out["training"]["best_val_loss"] == pytest.approx(
       _weighted_bce(val_logits, data.val.label_N), rel=1e-4)
@@ -126,7 +137,7 @@ def test_end_to_end_run(data, phase1_dir, full_run):
       metrics.roc_auc_score(data.test.label_N, test_prob), abs=1e-6)
   accuracy = np.mean((test_prob >= 0.5) == data.test.label_N)
   assert out["test"]["at_default"]["accuracy"] == pytest.approx(accuracy)
-  assert out["training"]["steps_per_epoch"] == math.ceil(240 / 32)
+  assert out["training"]["steps_per_epoch"] == steps_per_epoch
 
 
 def test_resume_after_interrupt_equals_uninterrupted(tmp_path, data,
@@ -139,25 +150,32 @@ def test_resume_after_interrupt_equals_uninterrupted(tmp_path, data,
     pass
 
   save = checkpoints_lib.Checkpoints.save
+  saves = []
 
   def save_then_stop(self, step, state, metrics):
     save(self, step, state, metrics)
-    if step == 2:
+    saves.append(step)
+    if len(saves) == 2:
       raise Interrupt()
 
   monkeypatch.setattr(checkpoints_lib.Checkpoints, "save", save_then_stop)
   with pytest.raises(Interrupt):
-    train.train(config, tmp_path, data, emb)
+    train.train(config, data, emb, tmp_path)
   assert len([r for r in _log(tmp_path) if "epoch/val_loss" in r]) == 2
   monkeypatch.setattr(checkpoints_lib.Checkpoints, "save", save)
-  resumed = train.train(config, tmp_path, data, emb)
+  resumed = train.train(config, data, emb, tmp_path)
 
   full_dir, full = full_run
   assert _log(tmp_path) == _log(full_dir)  # nothing lost or logged twice
   assert resumed["summary"]["best_epoch"] == full["training"]["best_epoch"]
-  _, full_best = _best_params(full_dir, config)
+  full_best, _ = _best(full_dir, config)
   for a, b in zip(jax.tree_util.tree_leaves(full_best.params),
                   jax.tree_util.tree_leaves(resumed["params"])):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  full_last, _ = training_loop.restore(full_dir, full_best, "latest")
+  resumed_last, _ = training_loop.restore(tmp_path, full_best, "latest")
+  for a, b in zip(jax.tree_util.tree_leaves(full_last),
+                  jax.tree_util.tree_leaves(resumed_last)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
@@ -168,9 +186,8 @@ def test_a_diverging_run_stops_before_saving(tmp_path, data, phase1_dir):
                      match=r"phase 2 diverged: the training loss is (nan|inf) "
                      r"at step \d+ \(epoch 1, batch \d+\).*learning rate "
                      r"1e\+15"):
-    train.run(config, tmp_path, data)
-  with checkpoints_lib.Checkpoints(tmp_path / train.CHECKPOINT_DIR,
-                                   metric="val_loss") as ckpt:
+    train.run(config, data, tmp_path)
+  with training_loop.open_checkpoints(tmp_path) as ckpt:
     assert ckpt.all_steps() == []
 
 
@@ -178,7 +195,7 @@ def test_constant_scores_are_reported_as_a_collapse(data, phase1_dir,
                                                     full_run, caplog):
   config = _config(phase1_dir)
   frozen = pretrained.load(config, data.emb_TxD.shape[1])
-  _, best = _best_params(full_run[0], config)
+  best, _ = _best(full_run[0], config)
   zero = jax.tree_util.tree_map(np.zeros_like, best.params)
   metrics_out, _ = evaluate.evaluate(config.model, zero,
                                      frozen.project(data.emb_TxD), data)
@@ -198,45 +215,57 @@ def test_phase1_run_on_other_data_is_refused(tmp_path, data):
   phase2_synthetic.write_phase1_checkpoint(tmp_path / "p1", other)
   with pytest.raises(run_manifest.RunMismatch,
                      match="the Phase-1 run .*p1 was trained on other data"):
-    train.run(_config(tmp_path / "p1"), tmp_path / "p2", data)
-  assert not (tmp_path / "p2" / train.CHECKPOINT_DIR).exists()
+    train.run(_config(tmp_path / "p1"), data, tmp_path / "p2")
+  assert not (tmp_path / "p2" / training_loop.CHECKPOINT_DIR).exists()
 
 
-def test_missing_phase1_checkpoint_is_a_clear_error(tmp_path):
+def test_missing_phase1_checkpoint_is_a_clear_error(tmp_path, data):
   config = _config(tmp_path / "no_such_run")
   with pytest.raises(checkpoints_lib.CheckpointError,
-                     match="no Phase-1 checkpoints at .*no_such_run"):
-    train.train_and_evaluate(config, tmp_path / "phase2")
+                     match="no Phase-1 checkpoints at .*no_such_run.*"
+                     "--config.phase2.phase1_workdir"):
+    train.run(config, data, tmp_path / "phase2")
 
 
-def test_phase1_checkpoint_of_another_shape_is_a_clear_error(tmp_path, data,
-                                                             phase1_dir):
-  config = _config(phase1_dir)
-  config.phase1_model.hidden = 128
+def test_head_shape_comes_from_the_phase1_config_json(tmp_path, data):
+  model, _ = phase2_synthetic.write_phase1_checkpoint(
+      tmp_path / "p1", data, hidden=24, dim=8)
+  frozen = pretrained.load(_config(tmp_path / "p1"), data.emb_TxD.shape[1])
+  assert frozen.model_config.to_dict() == model.to_dict()
+  assert frozen.project(data.emb_TxD).shape == (data.emb_TxD.shape[0], 8)
+
+
+def test_phase1_run_without_config_json_asks_to_retrain(tmp_path, data):
+  phase2_synthetic.write_phase1_checkpoint(tmp_path / "p1", data)
+  (tmp_path / "p1" / run_manifest.CONFIG_FILE).unlink()
+  with pytest.raises(run_manifest.RunMismatch,
+                     match=r"p1 has no config.json .*train Phase 1 again, "
+                     r"e.g. python scripts/train.py --config=configs/phase1.py "
+                     r"--workdir=.*p1 --overwrite"):
+    train.run(_config(tmp_path / "p1"), data, tmp_path / "p2")
+  (tmp_path / "p1" / run_manifest.CONFIG_FILE).write_text('{"model": 3}')
+  with pytest.raises(run_manifest.RunMismatch,
+                     match="records no Phase-1 head shape.*train Phase 1 "
+                     "again"):
+    train.run(_config(tmp_path / "p1"), data, tmp_path / "p2")
+  assert not (tmp_path / "p2").exists()
+
+
+def test_phase1_checkpoint_of_another_shape_is_a_clear_error(tmp_path, data):
+  phase2_synthetic.write_phase1_checkpoint(tmp_path / "p1", data)
+  path = tmp_path / "p1" / run_manifest.CONFIG_FILE
+  recorded = json.loads(path.read_text())
+  recorded["model"]["hidden"] = 128
+  path.write_text(json.dumps(recorded))
   with pytest.raises(checkpoints_lib.CheckpointError,
-                     match="does not match.*phase1_model"):
-    train.run(config, tmp_path, data)
+                     match=r"does not match.*config.json records a head "
+                     r"\{.*'hidden': 128.*train Phase 1 again"):
+    train.run(_config(tmp_path / "p1"), data, tmp_path / "p2")
 
 
 def test_empty_phase1_workdir_is_a_clear_error(tmp_path, data):
-  (tmp_path / "p1" / "checkpoints").mkdir(parents=True)
+  phase2_synthetic.write_phase1_checkpoint(tmp_path / "p1", data)
+  for step in (tmp_path / "p1" / "checkpoints").iterdir():
+    step.rename(tmp_path / step.name)
   with pytest.raises(checkpoints_lib.CheckpointError, match="no checkpoint"):
-    train.run(_config(tmp_path / "p1"), tmp_path / "p2", data)
-
-
-def test_quickstart_smoke_runs_both_phases(tmp_path):
-  """scripts/train.py with configs/default.py:smoke: Phase 1, then Phase 2."""
-  env = dict(os.environ, PYTHONPATH=str(ROOT), CACL_CACHE_DIR=str(
-      tmp_path / "cache"))
-  done = subprocess.run(
-      [sys.executable, str(ROOT / "scripts" / "train.py"),
-       "--config=configs/default.py:smoke", f"--workdir={tmp_path / 'run'}"],
-      cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-  assert done.returncode == 0, done.stderr[-3000:]
-  report = tmp_path / "run" / "phase2" / "report.md"
-  assert f"report: {report}" in done.stdout
-  saved = json.loads((tmp_path / "run" / "phase2" / "phase2_eval.json")
-                     .read_text())
-  assert saved["training"]["epochs"] == 2
-  assert saved["phase1_summary"]["auc_roc"] is not None
-  assert "| Metric | Phase 1 | Phase 2 |" in report.read_text()
+    train.run(_config(tmp_path / "p1"), data, tmp_path / "p2")

@@ -1,10 +1,12 @@
-"""scripts/train.py end to end: the phase-1 smoke command."""
+"""scripts/train.py end to end: smoke commands, refused resumes, flag hints."""
 
 import json
 import os
 import pathlib
 import subprocess
 import sys
+
+import pytest
 
 ROOT = pathlib.Path(__file__).parents[1]
 
@@ -22,7 +24,8 @@ def _train(tmp_path, config, *flags):
 def test_phase1_smoke_command_trains_and_evaluates(tmp_path):
   workdir = tmp_path / "work"
   out = _train(tmp_path, "phase1.py:smoke", f"--workdir={workdir}",
-               "--config.train.epochs=1", "--config.train.learning_rate=1e-3")
+               "--config.phase1.train.epochs=1",
+               "--config.phase1.train.learning_rate=1e-3")
   assert out.returncode == 0, out.stderr[-3000:]
   assert "phase 1 AUC-ROC" in out.stdout
   result = json.loads((workdir / "phase1_eval.json").read_text())
@@ -40,29 +43,66 @@ def test_phase1_smoke_command_trains_and_evaluates(tmp_path):
 
   # The same workdir with another learning rate is refused, not resumed...
   out = _train(tmp_path, "phase1.py:smoke", f"--workdir={workdir}",
-               "--config.train.epochs=1", "--config.train.learning_rate=1e-2")
+               "--config.phase1.train.epochs=1",
+               "--config.phase1.train.learning_rate=1e-2")
   assert out.returncode != 0
   assert "train.learning_rate: 0.001 → 0.01" in out.stderr
   assert "--overwrite" in out.stderr
   # ...until the old run is deleted explicitly.
   out = _train(tmp_path, "phase1.py:smoke", f"--workdir={workdir}",
-               "--config.train.epochs=1", "--config.train.learning_rate=1e-2",
-               "--overwrite")
+               "--config.phase1.train.epochs=1",
+               "--config.phase1.train.learning_rate=1e-2", "--overwrite")
   assert out.returncode == 0, out.stderr[-3000:]
   assert json.loads((workdir / "config.json").read_text())["train"][
       "learning_rate"] == 1e-2
 
 
-def test_a_phase_field_without_its_phase_prefix_is_explained(tmp_path):
-  out = _train(tmp_path, "default.py:smoke", "--config.train.epochs=1",
-               f"--workdir={tmp_path / 'work'}")
+def test_quickstart_smoke_runs_both_phases(tmp_path):
+  """configs/default.py:smoke: data prepared once, Phase 1, then Phase 2."""
+  out = _train(tmp_path, "default.py:smoke", f"--workdir={tmp_path / 'run'}")
+  assert out.returncode == 0, out.stderr[-3000:]
+  report = tmp_path / "run" / "phase2" / "report.md"
+  assert f"report: {report}" in out.stdout
+  saved = json.loads((tmp_path / "run" / "phase2" / "phase2_eval.json")
+                     .read_text())
+  assert saved["training"]["epochs"] == 2
+  assert saved["phase1_summary"]["auc_roc"] is not None
+  assert "| Metric | Phase 1 | Phase 2 |" in report.read_text()
+  summaries = [json.loads((tmp_path / "run" / phase / "data_summary.json")
+                          .read_text()) for phase in ("phase1", "phase2")]
+  assert summaries[0] == summaries[1]
+  assert summaries[0]["splits"]["train"]["pairs"] == 320  # 80 % of 400
+  # Each phase records its own section of the config.
+  for phase, field in (("phase1", "negatives"), ("phase2", "phase1_workdir")):
+    recorded = json.loads((tmp_path / "run" / phase / "config.json")
+                          .read_text())
+    assert recorded["phase"] == phase and field in recorded
+    assert "phase1" not in recorded and "phase2" not in recorded
+
+
+@pytest.mark.parametrize("config, flag, paths", [
+    ("default.py:smoke", "--config.train.epochs=1",
+     ["phase1.train.epochs", "phase2.train.epochs"]),
+    ("phase1.py:smoke", "--config.train.epochs=1",
+     ["phase1.train.epochs", "phase2.train.epochs"]),
+    ("phase2.py:smoke", "--config.train.epochs=1",
+     ["phase1.train.epochs", "phase2.train.epochs"]),
+    ("phase1.py:smoke", "--config.negatives.strategy=random",
+     ["phase1.negatives.strategy"]),
+    ("phase2.py", "--config.phase1_workdir=elsewhere",
+     ["phase2.phase1_workdir"]),
+    ("phase2.py", "--config.train.epoch=1", []),
+])
+def test_a_phase_field_without_its_phase_prefix_is_explained(
+    tmp_path, config, flag, paths):
+  out = _train(tmp_path, config, flag, f"--workdir={tmp_path / 'work'}")
   assert out.returncode == 1
-  assert ("--config.train.epochs: the config has no field 'train'. In "
-          "configs/default.py (both phases) phase settings live under phase1. "
-          "and phase2.: write --config.phase1.train.epochs=… or "
-          "--config.phase2.train.epochs=…") in out.stderr
-  out = _train(tmp_path, "phase1.py:smoke", "--config.phase1.train.epochs=1")
-  assert out.returncode == 1
-  assert "fields sit at the top level: write --config.train.epochs=…" in \
-      out.stderr
+  name = flag.split("=")[0]
+  missing = name.split(".")[1]
+  suggestion = (", so write " + " or ".join(f"--config.{p}=…" for p in paths)
+                if paths else "")
+  assert (f"{name}: the config has no field {missing!r}. Every config file "
+          "has the same shape: phase settings live under phase1. and "
+          "phase2. (data, encoder and seed are shared at the top level)"
+          f"{suggestion}.") in out.stderr
   assert not (tmp_path / "work").exists()

@@ -1,1 +1,2 @@
-"""Shared by both training phases: checkpoints, metric logs, phase configs."""
+"""Shared by both training phases: checkpoints, the epoch loop, metric logs,
+run records and health checks."""

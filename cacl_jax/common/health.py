@@ -32,17 +32,19 @@ def first_nonfinite(values_S: np.ndarray, valid_S: np.ndarray | None = None
   return int(hits[0]) if hits.size else None
 
 
-def likely_causes(settings: Mapping[str, float]) -> str:
-  """The settings that usually make a loss overflow, with their values."""
+def likely_causes(settings: Mapping[str, float], section: str = "") -> str:
+  """The settings that usually make a loss overflow, with their values;
+  `section` (e.g. "phase1.") prefixes the config paths named."""
   hints = []
   lr = settings.get("learning_rate")
   if lr is not None and lr > 1e-2:
     hints.append(f"learning rate {lr:g} is very high (the method uses "
-                 "~1e-4): lower train.learning_rate")
+                 f"~1e-4): lower {section}train.learning_rate")
   temperature = settings.get("temperature")
   if temperature is not None and temperature < 1e-2:
     hints.append(f"temperature {temperature:g} is tiny, so similarity/"
-                 "temperature overflows float32: use ~0.07")
+                 f"temperature overflows float32: set "
+                 f"{section}train.temperature to ~0.07")
   if not hints:
     hints.append("check the learning rate and, in phase 1, the temperature, "
                  "and that the input embeddings are finite")
@@ -68,7 +70,8 @@ def check_finite(phase: str, values: Mapping[str, np.ndarray], *,
                       for name, j in firsts.items() if j == i)
   raise TrainingDiverged(
       f"{phase} diverged: {what} at step {first_step + i} (epoch {epoch}, "
-      f"batch {i + 1}). Likely cause: {likely_causes(settings)}. Nothing of "
+      f"batch {i + 1}). Likely cause: "
+      f"{likely_causes(settings, phase.replace(' ', '') + '.')}. Nothing of "
       "this epoch was saved; the checkpoints of earlier epochs are kept.")
 
 

@@ -59,11 +59,24 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
   return flat
 
 
+SHARED_FIELDS = ("phase", "seed", "data", "encoder")
+
+
+def flag_path(config: Mapping, path: str) -> str:
+  """The --config path of a setting of a phase's view of the config: its
+  own sections sit under the phase's name, shared fields at the top."""
+  phase = config.get("phase", "")
+  if phase in ("phase1", "phase2") and path.split(".")[0] not in \
+      SHARED_FIELDS:
+    return f"{phase}.{path}"
+  return path
+
+
 def config_differences(saved: Mapping, current: Mapping) -> list[str]:
   """'path: saved → current' for every setting that differs, resumable
-  fields excepted."""
+  fields excepted; paths as written on the command line."""
   old, new = _flatten(saved), _flatten(current)
-  return [f"{path}: {old.get(path, '<absent>')!r} → "
+  return [f"{flag_path(current, path)}: {old.get(path, '<absent>')!r} → "
           f"{new.get(path, '<absent>')!r}"
           for path in sorted(old.keys() | new.keys())
           if path not in RESUMABLE_FIELDS and old.get(path, _MISSING)

@@ -1,9 +1,10 @@
 """Phase-1 config fields (§5.9): projection head, training, negatives, weights.
 
 `phase1_fields()` holds every number of §5.2 and §5.5–5.9 so that a run is
-fully described by its config; `configs/phase1.py` puts these fields at the
-top level next to `data` and `encoder`, and the end-to-end config nests them
-as `config.phase1`.
+fully described by its config. Every config file nests them as
+`config.phase1` (e.g. --config.phase1.train.epochs=20); Phase-1 code reads
+them from a per-phase view that puts them at the top level next to `seed`,
+`data` and `encoder` (`experiments.run.phase_config`).
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ def phase1_fields(vanilla: bool = False) -> ml_collections.ConfigDict:
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ValueError naming the field when a phase-1 value is out of range."""
   def fail(field, message):
-    raise ValueError(f"config.{field}: {message}")
+    raise ValueError(f"config.{config.get('phase', '')}.{field}: {message}"
+                     .replace("config..", "config."))
 
   t = config.train
   for field in ("epochs", "batch_size", "max_negatives", "log_every"):

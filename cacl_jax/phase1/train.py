@@ -1,16 +1,14 @@
-"""Phase-1 contrastive pretraining loop (§5.8) and the phase-1 entry point.
+"""Phase-1 contrastive pretraining (§5.8) and its evaluation (§7.1).
 
-`train_phase1` trains the projection head on `PreparedData`: every epoch runs
-the training batches (one compiled scan, or step by step), computes the
+`train_phase1` trains the projection head on `PreparedData` with the epoch
+loop both phases share (`common.training_loop`): every epoch runs the
+training batches (one compiled scan, or step by step), computes the
 validation loss with the same triplet construction (the validation split's
-own job pool, a fixed rng), logs step and epoch metrics and saves a
-checkpoint holding the state and the epoch; the best checkpoint by
-validation loss and the latest are kept. Every random draw derives from
-(seed, epoch, step), so a run resumed from its latest checkpoint ends with
-the same parameters as an uninterrupted one. A NaN or infinite loss stops
-the run before its epoch is saved (`health.TrainingDiverged`), and the
-workdir records the config and data it was trained with (`run_manifest`), so
-resuming with other data or settings is refused.
+own job pool, a fixed rng) and logs step and epoch metrics, including the
+curriculum shares and how often gradients were clipped (a WARNING when they
+were). Every random draw derives from (seed, epoch, step), so a run resumed
+from its latest checkpoint ends with the same parameters as an
+uninterrupted one. `run` trains, then evaluates the best checkpoint.
 """
 
 from __future__ import annotations
@@ -22,11 +20,9 @@ from typing import Any
 import jax
 import ml_collections
 import numpy as np
-import tqdm
 from absl import logging
 
-from cacl_jax import pipeline
-from cacl_jax.common import health, metrics_log, run_manifest
+from cacl_jax.common import training_loop
 from cacl_jax.data import prepared
 from cacl_jax.phase1 import batches as batches_lib
 from cacl_jax.phase1 import config as config_lib
@@ -85,21 +81,6 @@ def _epoch_summary(step_metrics: dict[str, np.ndarray], val: dict,
   }
 
 
-def _check_finite(epoch: int, first_step: int, step_metrics: dict,
-                  val: dict, config) -> None:
-  """Stops the run at the first non-finite loss or gradient norm."""
-  settings = {"learning_rate": config.train.learning_rate,
-              "temperature": config.train.temperature}
-  health.check_finite(
-      "phase 1", {"training loss": step_metrics["loss"],
-                  "gradient norm": step_metrics["grad_norm"]},
-      first_step=first_step, epoch=epoch, settings=settings,
-      valid_S=step_metrics["num_anchors"] > 0)
-  health.check_finite("phase 1", {"validation loss": [val["loss"]]},
-                      first_step=first_step + len(step_metrics["loss"]) - 1,
-                      epoch=epoch, settings=settings)
-
-
 def _warn_if_clipped(epoch: int, summary: dict, clip_norm: float) -> None:
   if summary["epoch/clip_fraction"] > 0:
     logging.warning(
@@ -137,8 +118,7 @@ def train_phase1(config: ml_collections.ConfigDict,
                  workdir: str | pathlib.Path) -> dict[str, Any]:
   """Trains (or resumes training of) the projection head; returns a summary."""
   config_lib.validate(config)
-  workdir = pathlib.Path(workdir)
-  t = config.train
+  t, n = config.train, config.negatives
   settings = step_settings(config)
   train_split = _split_tensors(config, data, "train")
   val_split = _split_tensors(config, data, "val")
@@ -148,77 +128,58 @@ def train_phase1(config: ml_collections.ConfigDict,
       val_key, val_split.num_pairs, t.batch_size, shuffle=False)
   steps_per_epoch = batches_lib.num_batches(train_split.num_pairs,
                                             t.batch_size)
-  run_epoch = _EpochRunner(config, settings)
+  runner = _EpochRunner(config, settings)
   state = state_lib.create_state(config, data.emb_TxD.shape[1], init_key)
   validation = steps.make_validation(state.apply_fn, settings)
-  run_manifest.start_run(workdir, config, prepared.fingerprint(data))
 
+  def ratios(epoch):
+    return negatives.curriculum_ratios(epoch, t.epochs, n.start_ratios,
+                                       n.end_ratios)
+
+  def run_epoch(state, epoch):
+    order_key, step_key = jax.random.split(
+        jax.random.fold_in(train_key, epoch))
+    idx_SxB, mask_SxB = batches_lib.epoch_batches(
+        order_key, train_split.num_pairs, t.batch_size, t.shuffle)
+    return runner(state, train_split, idx_SxB, mask_SxB, ratios(epoch),
+                  step_key)
+
+  def validate(state, epoch):
+    val_ratios_3 = negatives.validation_ratios(
+        ratios(epoch), n.end_ratios, n.fixed_validation_ratios)
+    return jax.device_get(validation(state.params, val_split, val_idx_SxB,
+                                     val_mask_SxB, val_ratios_3, val_key))
+
+  def summarize(epoch, step_metrics, val):
+    summary = _epoch_summary(step_metrics, val, ratios(epoch))
+    _warn_if_clipped(epoch + 1, summary, t.grad_clip_norm)
+    return summary
+
+  phase = training_loop.Phase(
+      name="phase 1", steps_per_epoch=steps_per_epoch, run_epoch=run_epoch,
+      validate=validate, summarize=summarize,
+      settings={"learning_rate": t.learning_rate,
+                "temperature": t.temperature},
+      checked=(("loss", "training loss"), ("grad_norm", "gradient norm")),
+      valid_steps=lambda step_metrics: step_metrics["num_anchors"] > 0)
   start = time.perf_counter()
-  with state_lib.open_checkpoints(config, workdir) as ckpts:
-    restored = ckpts.restore_latest(state_lib.checkpoint_item(state, 0))
-    start_epoch, start_step = 0, 0
-    if restored is not None:
-      start_step, item = restored
-      state, start_epoch = item["state"], int(item["epoch"])
-      logging.info("Resuming phase 1 from step %d (%d epochs done)",
-                   start_step, start_epoch)
-    # Restored arrays are committed to a device; commit fresh ones too so
-    # that both runs share one compiled epoch.
-    state = jax.device_put(state, jax.devices()[0])
-    with metrics_log.MetricsLog(workdir, start_step=start_step) as log:
-      bar = tqdm.trange(start_epoch, t.epochs, initial=start_epoch,
-                        total=t.epochs, desc="phase 1", unit="epoch")
-      for epoch in bar:
-        epoch_start = time.perf_counter()
-        ratios_3 = negatives.curriculum_ratios(
-            epoch, t.epochs, config.negatives.start_ratios,
-            config.negatives.end_ratios)
-        order_key, step_key = jax.random.split(
-            jax.random.fold_in(train_key, epoch))
-        idx_SxB, mask_SxB = batches_lib.epoch_batches(
-            order_key, train_split.num_pairs, t.batch_size, t.shuffle)
-        state, step_metrics = run_epoch(state, train_split, idx_SxB, mask_SxB,
-                                        ratios_3, step_key)
-        val_ratios_3 = negatives.validation_ratios(
-            ratios_3, config.negatives.end_ratios,
-            config.negatives.fixed_validation_ratios)
-        val = jax.device_get(validation(state.params, val_split, val_idx_SxB,
-                                        val_mask_SxB, val_ratios_3, val_key))
-        for i in range(steps_per_epoch):
-          step = epoch * steps_per_epoch + i + 1
-          if step % t.log_every == 0:
-            log.write(step, {f"train/{k}": v[i]
-                             for k, v in step_metrics.items()},
-                      epoch=epoch + 1)
-        _check_finite(epoch + 1, epoch * steps_per_epoch + 1, step_metrics,
-                      val, config)
-        summary = _epoch_summary(step_metrics, val, ratios_3)
-        summary["epoch/seconds"] = time.perf_counter() - epoch_start
-        _warn_if_clipped(epoch + 1, summary, t.grad_clip_norm)
-        global_step = (epoch + 1) * steps_per_epoch
-        log.write(global_step, summary, epoch=epoch + 1)
-        ckpts.save(global_step, state_lib.checkpoint_item(state, epoch + 1),
-                   {state_lib.VAL_METRIC: summary["epoch/val_loss"],
-                    "train_loss": summary["epoch/train_loss"],
-                    "epoch": epoch + 1})
-        bar.set_postfix(loss=f"{summary['epoch/train_loss']:.4f}",
-                        val_loss=f"{summary['epoch/val_loss']:.4f}")
-    best_step = ckpts.best_step()
-    best = ckpts.metrics(best_step) if best_step is not None else {}
+  result = training_loop.train(workdir, config, state, phase,
+                               prepared.fingerprint(data))
   return {
       "steps_per_epoch": steps_per_epoch,
       "epochs": t.epochs,
-      "resumed_from_step": start_step,
-      "best_step": best_step,
-      "best_epoch": int(best["epoch"]) if best else None,
-      "best_val_loss": best.get(state_lib.VAL_METRIC),
+      "resumed_from_step": result.resumed_from_step,
+      "best_step": result.best_step,
+      "best_epoch": int(result.best["epoch"]),
+      "best_val_loss": result.best[training_loop.VAL_METRIC],
       "seconds": time.perf_counter() - start,
   }
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict,
-                       workdir: str | pathlib.Path) -> dict[str, Any]:
-  """Prepares the data (cached), trains phase 1 and evaluates it (§7.1)."""
-  data = pipeline.prepare_data(config, workdir)
+def run(config: ml_collections.ConfigDict, data: prepared.PreparedData,
+        workdir: str | pathlib.Path) -> dict[str, Any]:
+  """Trains Phase 1 on prepared data and evaluates its best checkpoint
+  (§7.1); returns the content of `<workdir>/phase1_eval.json` with the
+  training summary under "train"."""
   summary = train_phase1(config, data, workdir)
   return dict(evaluate.evaluate_phase1(config, data, workdir), train=summary)

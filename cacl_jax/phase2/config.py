@@ -1,15 +1,14 @@
 """Phase-2 config fields (§6.4): classification head, training, Phase-1 source.
 
-`phase2_fields()` holds every number of §6.2–6.4; `configs/phase2.py` puts
-them at the top level next to `data` and `encoder`, and the end-to-end config
-nests them as `config.phase2`.
+`phase2_fields()` holds every number of §6.2–6.4. Every config file nests
+them as `config.phase2` (e.g. --config.phase2.train.pos_weight=1.0); Phase-2
+code reads them from a per-phase view that puts them at the top level next
+to `seed`, `data` and `encoder` (`experiments.run.phase_config`).
 """
 
 from __future__ import annotations
 
 import ml_collections
-
-from cacl_jax.phase1 import config as phase1_config
 
 # Default workdir of `configs/phase1.py` runs.
 DEFAULT_PHASE1_WORKDIR = "workdirs/phase1"
@@ -39,10 +38,9 @@ def phase2_fields() -> ml_collections.ConfigDict:
   c.train.log_every = 1
 
   # Workdir of the Phase-1 run whose best checkpoint supplies the frozen
-  # projection head, and that head's shape (its config.model fields; the
-  # end-to-end config links them to config.phase1.model).
+  # projection head (its shape is read from that run's config.json). An
+  # end-to-end run ("all") uses its own `<workdir>/phase1` instead.
   c.phase1_workdir = DEFAULT_PHASE1_WORKDIR
-  c.phase1_model = phase1_config.model_fields()
   # False: the classifier reads the Phase-1 head's output before its final
   # L2 normalisation, as the original does (§6.2 does not say); True: the
   # unit vectors whose dot product Phase 1 trains and evaluates as cosine.
@@ -72,7 +70,8 @@ def smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 def validate(config: ml_collections.ConfigDict) -> None:
   """Raises ValueError naming the field when a phase-2 value is out of range."""
   def fail(field, message):
-    raise ValueError(f"config.{field}: {message}")
+    raise ValueError(f"config.{config.get('phase', '')}.{field}: {message}"
+                     .replace("config..", "config."))
 
   t = config.train
   for field in ("epochs", "batch_size", "log_every"):

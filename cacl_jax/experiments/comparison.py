@@ -45,9 +45,10 @@ def variant_config(config: ml_collections.ConfigDict, variant: str,
   if variant not in VARIANTS:
     raise ValueError(f"unknown variant {variant!r}; expected one of "
                      f"{VARIANTS}")
-  if config.get("phase") != "all" or "phase1" not in config:
+  if config.phase != "all":
     raise ValueError("the comparison needs an end-to-end config "
-                     "(phase 'all', e.g. configs/default.py)")
+                     f"(phase 'all', e.g. configs/default.py), got phase "
+                     f"{config.phase!r}")
   c = copy.deepcopy(config)
   reference = phase1_config.phase1_fields(vanilla=variant == "vanilla")
   with c.unlocked():
@@ -147,9 +148,10 @@ def compare(config: ml_collections.ConfigDict, seeds: Sequence[int],
             variants: Sequence[str] = VARIANTS) -> dict[str, Any]:
   """Runs every (variant, seed) in `<workdir>/<variant>/seed_<seed>` and compares.
 
-  `run_fn(config, run_dir)` runs the end-to-end pipeline and returns the
-  content of its phase2_eval.json. Runs resume from their checkpoints, so an
-  interrupted comparison continues where it stopped. Writes
+  `run_fn(config, run_dir)` runs the end-to-end pipeline (e.g.
+  `run.train_and_evaluate`) and returns the content of its
+  phase2_eval.json. Runs resume from their checkpoints, so an interrupted
+  comparison continues where it stopped. Writes
   `comparison.json` and `comparison.md` into `workdir`.
   """
   workdir = pathlib.Path(workdir)

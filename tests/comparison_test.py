@@ -1,4 +1,4 @@
-"""Variant comparison: configs per variant, mean ± std by hand, orchestration."""
+"""experiments.comparison: configs per variant, mean ± std by hand, orchestration."""
 
 import importlib.util
 import json
@@ -7,7 +7,7 @@ import pathlib
 
 import pytest
 
-from cacl_jax.evaluation import comparison
+from cacl_jax.experiments import comparison
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -32,10 +32,6 @@ def test_variant_config():
   assert vanilla.phase1.negatives.strategy == "random"
   assert not vanilla.phase1.weighting.enabled
   assert base.phase1.negatives.strategy == "random"  # not modified
-  # Phase 2 still restores the head shape phase 1 trains.
-  ontology.phase1.model.hidden = 48
-  assert ontology.phase2.phase1_model.hidden == 48
-  assert base.phase2.phase1_model.hidden == 64
   with pytest.raises(ValueError, match="unknown variant"):
     comparison.variant_config(base, "fancy", 0)
 
