@@ -312,6 +312,19 @@ class Checkpoints:
                     source, damage.detail, target, then)
     return target
 
+  def _first_good(self, next_step, target: PyTree
+                  ) -> tuple[tuple[int, PyTree] | None, int]:
+    """(step, state) of the first checkpoint `next_step()` names that
+    restores, moving damaged ones aside; and how many were moved."""
+    moved = 0
+    while (step := next_step()) is not None:
+      try:
+        return (step, self._restore_checked(step, target)), moved
+      except _Damaged as e:
+        self._set_aside(step, e, next_step)
+        moved += 1
+    return None, moved
+
   def restore_latest(self, target: PyTree) -> tuple[int, PyTree] | None:
     """(step, state) of the latest good checkpoint, or None when none is.
 
@@ -319,32 +332,22 @@ class Checkpoints:
     When all were damaged the run starts afresh: a WARNING says so and
     where they went.
     """
-    moved = 0
-    while (step := self.latest_step()) is not None:
-      try:
-        return step, self._restore_checked(step, target)
-      except _Damaged as e:
-        self._set_aside(step, e, self.latest_step)
-        moved += 1
-    if moved:
+    restored, moved = self._first_good(self.latest_step, target)
+    if restored is None and moved:
       logging.warning(
           "All %d checkpoints in %s were damaged and have been moved to %s; "
           "starting from scratch.", moved, self.directory,
           self.damaged_directory)
-    return None
+    return restored
 
   def restore_best(self, target: PyTree) -> tuple[int, PyTree]:
     """(step, state) of the best good checkpoint; CheckpointError if none.
 
     Damaged checkpoints are moved aside, best first, until one restores.
     """
-    moved = 0
-    while (step := self.best_step()) is not None:
-      try:
-        return step, self._restore_checked(step, target)
-      except _Damaged as e:
-        self._set_aside(step, e, self.best_step)
-        moved += 1
+    restored, moved = self._first_good(self.best_step, target)
+    if restored is not None:
+      return restored
     if moved:
       raise CheckpointError(
           f"no good checkpoint in {self.directory}: all {moved} were damaged "
