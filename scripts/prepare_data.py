@@ -15,13 +15,12 @@ Re-running on its own output gives an identical file.
 
 from __future__ import annotations
 
-import os
-import pathlib
 import time
 
 from absl import app
 from absl import flags
 
+from cacl_jax.common import files
 from cacl_jax.data import builtin
 from cacl_jax.data import enrich
 from cacl_jax.data import jsonl_io
@@ -44,12 +43,6 @@ _BACKEND = flags.DEFINE_enum("backend", "scipy", distances.BACKENDS,
                              "BFS backend used when the cache is built.")
 
 
-def default_cache_dir() -> pathlib.Path:
-  root = os.environ.get("CACL_CACHE_DIR")
-  base = pathlib.Path(root) if root else pathlib.Path.home() / ".cache/cacl_jax"
-  return base / "ontology"
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -63,7 +56,7 @@ def main(argv):
         f"({time.perf_counter() - start:.1f} s)")
 
   cache = distance_cache.open_distance_cache(
-      esco_dir, _CACHE_DIR.value or default_cache_dir(),
+      esco_dir, _CACHE_DIR.value or files.cache_root() / "ontology",
       backend=_BACKEND.value, ontology=ontology, progress=True)
   print(f"distances {cache.distances.shape} in {cache.directory} "
         + (f"(built: {cache.reason})" if cache.rebuilt else "(cached)"))

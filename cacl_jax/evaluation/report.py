@@ -16,6 +16,8 @@ import os
 import pathlib
 from typing import Any, Mapping, Sequence
 
+from cacl_jax.common import files
+
 
 @dataclasses.dataclass(frozen=True)
 class PhaseSummary:
@@ -164,5 +166,6 @@ def write_report(path, title: str, columns: Mapping[str, PhaseSummary], *,
     for caption, plot in plots.items():
       rel = os.path.relpath(pathlib.Path(plot).resolve(), path.parent.resolve())
       parts += [f"### {caption}", "", f"![{caption}]({rel})", ""]
-  path.write_text("\n".join(parts))
+  text = "\n".join(parts).encode("utf-8")
+  files.atomic_write(path, lambda f: f.write(text))
   return path

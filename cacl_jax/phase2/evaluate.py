@@ -24,7 +24,7 @@ import ml_collections
 import numpy as np
 from scipy import special
 
-from cacl_jax.common import health
+from cacl_jax.common import files, health
 from cacl_jax.data import prepared, records
 from cacl_jax.evaluation import classification, plots, ranking, report
 from cacl_jax.phase2 import classifier
@@ -150,18 +150,6 @@ def summary(metrics: Mapping[str, Any], training: Mapping[str, Any]
       score_kind="probability")
 
 
-def _jsonable(value: Any) -> Any:
-  if isinstance(value, Mapping):
-    return {str(k): _jsonable(v) for k, v in value.items()}
-  if isinstance(value, (list, tuple)):
-    return [_jsonable(v) for v in value]
-  if isinstance(value, np.generic):
-    value = value.item()
-  if isinstance(value, float) and not math.isfinite(value):
-    return None  # strict JSON has no NaN
-  return value
-
-
 def _details(metrics: Mapping[str, Any]) -> dict[str, str]:
   cls_cols = ["threshold", "accuracy", "precision", "recall", "f1", "auc_roc",
               "tp", "fp", "tn", "fn"]
@@ -272,12 +260,11 @@ def write_outputs(workdir, metrics: Mapping[str, Any],
       workdir / REPORT_NAME, "CACL evaluation report", columns,
       sections=_details(metrics), plots={**figures, **(phase1_plots or {})},
       notes=notes)
-  out = _jsonable({**metrics, "training": dict(training),
+  out = files.jsonable({**metrics, "training": dict(training),
                    "summary": phase2.to_dict(),
                    "phase1_summary": phase1.to_dict() if phase1 else None,
                    "plots": {k: str(v) for k, v in figures.items()},
                    "report_path": str(report_path)})
-  tmp = workdir / (EVAL_NAME + ".tmp")
-  tmp.write_text(json.dumps(out, indent=2))
-  tmp.replace(workdir / EVAL_NAME)
+  text = json.dumps(out, indent=2).encode("utf-8")
+  files.atomic_write(workdir / EVAL_NAME, lambda f: f.write(text))
   return out
