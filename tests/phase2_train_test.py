@@ -12,6 +12,7 @@ from sklearn import metrics
 import phase2_synthetic
 from cacl_jax.common import checkpoints as checkpoints_lib
 from cacl_jax.common import health, run_manifest, training_loop
+from cacl_jax.data import records
 from cacl_jax.experiments import config as experiment_config
 from cacl_jax.experiments import run as experiment_run
 from cacl_jax.phase2 import evaluate, pretrained, train
@@ -133,6 +134,18 @@ def test_end_to_end_run(data, phase1_dir, full_run):
       _weighted_bce(val_logits, data.val.label_N), rel=1e-4)
   test_logits = _numpy_logits(frozen, best.params, data, data.test)
   test_prob = 1 / (1 + np.exp(-test_logits))
+  predictions = [json.loads(line) for line in
+                 (tmp_path / "test_predictions.jsonl").read_text()
+                 .splitlines()]
+  assert out["predictions_path"] == str(tmp_path / "test_predictions.jsonl")
+  assert [p["pair_id"] for p in predictions] == list(data.test.pair_ids)
+  assert [p["binary_label"] for p in predictions] == data.test.label_N.tolist()
+  assert [p["label"] for p in predictions] == [
+      records.LABELS[i] for i in data.test.original_label_N]
+  np.testing.assert_allclose([p["logit"] for p in predictions], test_logits,
+                             rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose([p["p_match"] for p in predictions], test_prob,
+                             rtol=1e-4, atol=1e-6)
   assert out["test"]["at_tuned"]["auc_roc"] == pytest.approx(
       metrics.roc_auc_score(data.test.label_N, test_prob), abs=1e-6)
   accuracy = np.mean((test_prob >= 0.5) == data.test.label_N)

@@ -30,6 +30,7 @@ from cacl_jax.evaluation import classification, plots, ranking, report
 from cacl_jax.phase2 import classifier
 
 EVAL_NAME = "phase2_eval.json"
+PREDICTIONS_NAME = "test_predictions.jsonl"
 REPORT_NAME = "report.md"
 PLOTS_DIR = "plots"
 
@@ -98,8 +99,27 @@ def evaluate(model_config: ml_collections.ConfigDict, params, emb_TxE,
       health.collapse_warning("phase 2: validation P(match)", val_prob),
       health.collapse_warning("phase 2: test P(match)", test_prob)) if w]
   arrays = {"test_label": test.label_N, "test_prob": test_prob,
+            "test_logit": test_logit,
+            "test_pair_ids": np.asarray(test.pair_ids),
+            "test_original_label": test.original_label_N,
             **{f"test_prob_{k}": v for k, v in by_label.items()}}
   return metrics, arrays
+
+
+def write_predictions(path: str | pathlib.Path,
+                      arrays: Mapping[str, np.ndarray]) -> pathlib.Path:
+  """One JSON line per test pair, in split order: pair_id, label, its binary
+  label, the classifier's logit and P(match) = σ(logit)."""
+  lines = [json.dumps({"pair_id": str(pair_id),
+                       "label": records.LABELS[int(original)],
+                       "binary_label": int(label), "logit": float(logit),
+                       "p_match": float(prob)})
+           for pair_id, original, label, logit, prob in zip(
+               arrays["test_pair_ids"], arrays["test_original_label"],
+               arrays["test_label"], arrays["test_logit"],
+               arrays["test_prob"])]
+  text = "".join(line + "\n" for line in lines).encode("utf-8")
+  return files.atomic_write(path, lambda f: f.write(text))
 
 
 def _rankings(logit_RxP, logit_N, test: prepared.SplitArrays,
@@ -212,7 +232,8 @@ def write_outputs(workdir, metrics: Mapping[str, Any],
                   phase1: report.PhaseSummary | None,
                   phase1_plots: Mapping[str, pathlib.Path] | None = None
                   ) -> dict[str, Any]:
-  """Writes plots, `phase2_eval.json` and the Markdown report into `workdir`.
+  """Writes plots, `phase2_eval.json`, `test_predictions.jsonl` and the
+  Markdown report into `workdir`.
 
   `phase1_plots` (caption → existing PNG, e.g. in the Phase-1 workdir) are
   linked from the report after Phase 2's own.
@@ -260,11 +281,14 @@ def write_outputs(workdir, metrics: Mapping[str, Any],
       workdir / REPORT_NAME, "CACL evaluation report", columns,
       sections=_details(metrics), plots={**figures, **(phase1_plots or {})},
       notes=notes)
+  predictions_path = write_predictions(workdir / PREDICTIONS_NAME, arrays)
   out = files.jsonable({**metrics, "training": dict(training),
-                   "summary": phase2.to_dict(),
-                   "phase1_summary": phase1.to_dict() if phase1 else None,
-                   "plots": {k: str(v) for k, v in figures.items()},
-                   "report_path": str(report_path)})
+                        "summary": phase2.to_dict(),
+                        "phase1_summary": (phase1.to_dict() if phase1
+                                           else None),
+                        "plots": {k: str(v) for k, v in figures.items()},
+                        "report_path": str(report_path),
+                        "predictions_path": str(predictions_path)})
   text = json.dumps(out, indent=2).encode("utf-8")
   files.atomic_write(workdir / EVAL_NAME, lambda f: f.write(text))
   return out
