@@ -31,7 +31,7 @@ from cacl_jax.encoder import embedding_cache, encode, weights
 from cacl_jax.ontology import distance_cache, esco_files, graph
 from cacl_jax.ontology import set_similarity
 
-CODE_VERSION = "prepared-data/1"
+CODE_VERSION = "prepared-data/2"
 
 
 def cache_root(data: ml_collections.ConfigDict) -> pathlib.Path:
@@ -141,6 +141,9 @@ def _prepare(config, esco_dir, root):
   pairs = load_pairs(data, ontology)
   splits.check_splits(splits.sequential_split(pairs),
                       data.input or "the generated demo data")
+  warnings = splits.small_split_warnings(splits.sequential_split(pairs))
+  for message in warnings:
+    logging.warning("%s", message)
   distances = distance_cache.load_or_build_distances(
       esco_dir, root / "ontology", ontology=ontology, progress=True)
   logging.info("Read %d pairs; enriching with %s", len(pairs), esco_dir)
@@ -160,6 +163,7 @@ def _prepare(config, esco_dir, root):
       "encoder": encoder.identity,
       "texts": int(result.emb_TxD.shape[0]),
       "enrichment": report.summary(),
+      "warnings": warnings + report.warnings(),
       "splits": {
           name: {"pairs": part.num_pairs,
                  "positives": int(part.label_N.sum()),

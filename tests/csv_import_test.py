@@ -5,7 +5,7 @@ import csv
 import pytest
 
 from cacl_jax.common import textfile
-from cacl_jax.data import csv_import, records
+from cacl_jax.data import csv_import, records, text_fields
 
 
 def _write(path, rows, header=("resume_text", "job_description_text", "label")):
@@ -94,3 +94,29 @@ def test_byte_order_mark_and_crlf_multiline_rows_keep_line_numbers(tmp_path):
   assert next(pairs).resume.experience[0].description == "a\r\nb"
   with pytest.raises(records.RecordError, match=f"{path}:4: field 'label'"):
     next(pairs)
+
+
+def test_role_level_and_title_are_read_from_the_texts_and_counted(tmp_path):
+  path = _write(tmp_path / "fit.csv", [
+      ("Senior Data Analyst\nBuilt dashboards in SQL for 6 years.",
+       "Job Title: Data Engineer Location: Berlin\n3-5 years of experience",
+       "Good Fit"),
+      ("Summary\nCook with 2 years of kitchen experience.",
+       "Head Chef\nRun our kitchen.", "No Fit"),
+      ("Barista\nEspresso and latte art.", "Head Chef\nRun our kitchen.",
+       "Potential Fit"),
+  ])
+  pairs = csv_import.read_fit_csv(path)
+  assert [(p.resume.role, p.resume.experience_level) for p in pairs] == [
+      ("Data Analyst", "Senior"), ("", "Junior"), ("Barista", "")]
+  assert [p.job.title for p in pairs] == ["Data Engineer", "Head Chef",
+                                          "Head Chef"]
+  # The texts stay whole; the reader filled every field, so counting over
+  # the read pairs finds nothing left to fill.
+  assert pairs[0].resume.experience[0].description.startswith(
+      "Senior Data Analyst\n")
+  again, counts = text_fields.fill_pairs(pairs)
+  assert again == pairs
+  assert counts == text_fields.FieldCounts(
+      resumes=3, jobs=2, resume_titles=2, resume_levels=2, resume_years=1,
+      job_titles=2)

@@ -1,6 +1,7 @@
 """Tests for ESCO enrichment of pairs (§3.3) and scripts/prepare_data.py."""
 
 import dataclasses
+import logging
 import math
 import pathlib
 import subprocess
@@ -16,6 +17,7 @@ from cacl_jax.data import esco_tables
 from cacl_jax.data import generator
 from cacl_jax.data import jsonl_io
 from cacl_jax.data import records
+from cacl_jax.data import text_fields
 from cacl_jax.ontology import distances as dl
 from cacl_jax.ontology import graph
 from cacl_jax.ontology import ot_distance as od
@@ -120,6 +122,89 @@ def test_enriched_sample(mini):
   assert e.metadata.ot_distance == pytest.approx(1.013386, abs=2e-6)
   assert "tiers A 3 (50.0%)" in report.summary()
   assert report.skills_left_out_of_text == 0
+
+
+def test_skills_per_text_and_the_warning(mini, caplog):
+  o, d = mini
+  with caplog.at_level(logging.WARNING):
+    _, report = enrich.enrich_pairs(_sample_pairs(), o, d)
+  # Known URIs per resume a–f: 2, 1, 0, 1, 2, 0 (d's carried http://x/other
+  # is unknown); per job: 1, 1, 1, 1, 2, 0. Percentiles interpolate between
+  # the sorted counts at positions 0.5, 2.5 and 4.5 of 0–5.
+  assert report.resume_skills == enrich.SkillsPerText(
+      texts=6, mean=1.0, p10=0.0, p50=1.0, p90=2.0, without_skills=2)
+  assert report.job_skills == enrich.SkillsPerText(
+      texts=6, mean=1.0, p10=0.5, p50=1.0, p90=1.5, without_skills=1)
+  assert ("known skills per resume: mean 1.00, p10 0, p50 1, p90 2, none "
+          "2/6 (33.3%); per job: mean 1.00, p10 0.5, p50 1, p90 1.5, none "
+          "1/6 (16.7%)") in report.summary()
+  message = ("2 of 6 resumes (33.3%, over 25%) have no known skill URI; their "
+             "pairs get quality tier C, without ontology similarity or OT "
+             "distance (§3.3)")
+  assert report.warnings() == [message]
+  assert [r.getMessage() for r in caplog.records
+          if r.levelno == logging.WARNING] == [message]
+
+
+def test_skills_per_text_statistics():
+  stats = enrich.skills_per_text([3, 0, 7, 1, 4, 0, 9, 2, 5, 6, 8])
+  # Sorted 0 0 1 2 3 4 5 6 7 8 9: positions 1, 5 and 9 of 0–10.
+  assert stats == enrich.SkillsPerText(
+      texts=11, mean=45 / 11, p10=0.0, p50=4.0, p90=8.0, without_skills=2)
+  assert enrich.skills_per_text([]) == enrich.SkillsPerText(0, 0, 0, 0, 0, 0)
+  assert enrich.skills_per_text([5]).p90 == 5.0
+
+
+def test_warning_only_above_a_quarter(mini):
+  o, d = mini
+  # 1 of 4 resumes and jobs without skills: exactly a quarter, no warning.
+  pairs = [_pair(f"p{i}", [S("Java")] * (i > 0), [S("Python")] * (i < 3))
+           for i in range(4)]
+  pairs = [dataclasses.replace(p, resume=dataclasses.replace(
+      p.resume, role=f"r{i}")) for i, p in enumerate(pairs)]
+  _, report = enrich.enrich_pairs(pairs, o, d)
+  assert report.resume_skills.without_skills == 1
+  assert report.job_skills.without_skills == 1
+  assert report.warnings() == []
+  _, report = enrich.enrich_pairs(pairs[:3] + [pairs[0]], o, d)
+  # Resumes and jobs count once per distinct record: 1 of 3 resumes and 0
+  # of 3 jobs without.
+  assert report.resume_skills.texts == 3
+  assert (report.job_skills.texts, report.job_skills.without_skills) == (3, 0)
+  assert report.warnings()[0].startswith("1 of 3 resumes (33.3%, over 25%)")
+
+
+def _free_text_pair(pair_id, role="", level="", title=""):
+  return records.Pair(
+      pair_id=pair_id,
+      resume=records.Resume(
+          role=role, experience_level=level, skills=(S("python"),),
+          experience=(records.ExperienceEntry(
+              "", "", "Senior Python Developer\nBuilt APIs; 7 years of "
+              "experience."),)),
+      job=records.Job(job_id=f"j-{pair_id}", title=title,
+                      description="Position: Java Developer\n2+ years of "
+                                  "experience", required_skills=(S("Java"),)),
+      label="good_fit")
+
+
+def test_free_text_fills_only_empty_fields_and_counts(mini):
+  o, d = mini
+  given = _free_text_pair("given", "Statistician", "Junior", "Data Scientist")
+  out, report = enrich.enrich_pairs([_free_text_pair("free"), given], o, d)
+  free = out[0]
+  assert (free.resume.role, free.resume.experience_level,
+          free.job.title) == ("Python Developer", "Senior", "Java Developer")
+  assert (out[1].resume.role, out[1].resume.experience_level,
+          out[1].job.title) == ("Statistician", "Junior", "Data Scientist")
+  assert report.fields == text_fields.FieldCounts(
+      resumes=2, jobs=2, resume_titles=2, resume_levels=2, resume_years=2,
+      job_titles=2, roles_filled=1, levels_filled=1, titles_filled=1)
+  assert report.summary().endswith(report.fields.summary())
+  again, report_again = enrich.enrich_pairs(out, o, d)
+  assert again == out
+  assert report_again.fields == dataclasses.replace(
+      report.fields, roles_filled=0, levels_filled=0, titles_filled=0)
 
 
 def test_skills_too_long_for_the_text_are_counted(mini):

@@ -1,7 +1,10 @@
 """Tests of cacl_jax.data.serialize: the §5.3 text of resumes and jobs."""
 
+import csv
+
 import pytest
 
+from cacl_jax.data import csv_import
 from cacl_jax.data import records
 from cacl_jax.data import serialize
 
@@ -135,3 +138,26 @@ def test_long_experience_is_cut_near_the_limit_but_skills_survive():
   profile = text[len(head):]
   assert len(profile) == 799 + len(serialize.CUT_MARKER)
   assert profile == CUT_PROFILE
+
+
+def test_long_csv_resume_serializes_with_the_read_position_and_a_cut(
+    tmp_path):
+  path = tmp_path / "fit.csv"
+  with path.open("w", newline="", encoding="utf-8") as f:
+    csv.writer(f).writerows([
+        ("resume_text", "job_description_text", "label"),
+        ("Senior Data Analyst\n" + " ".join(WORDS),
+         "Job Title: Data Engineer\n" + " ".join(WORDS), "Good Fit")])
+  pair, = csv_import.read_fit_csv(
+      path, lambda text: [records.Skill("SQL")] if "w001" in text else [])
+  # The profile keeps the whole text: the title line (20 characters with its
+  # newline as a space) and then 156 of the 4-character words fill 799
+  # characters; the 157th would cross 800.
+  profile = "Senior Data Analyst " + " ".join(WORDS[:156]) + "..."
+  assert len(profile) == 799 + len(serialize.CUT_MARKER)
+  assert serialize.serialize_resume(pair.resume) == (
+      f"Position: Senior Data Analyst [SEP] Skills: SQL [SEP] Profile: "
+      f"{profile}")
+  assert serialize.serialize_job(pair.job) == (
+      "Position: Data Engineer [SEP] Required Skills: SQL [SEP] Description: "
+      f"Job Title: Data Engineer {' '.join(WORDS)}")

@@ -90,3 +90,49 @@ def test_check_splits_one_class_or_too_few_pairs():
     splits.check_splits(
         splits.sequential_split(_labelled(["good_fit", "no_fit"] * 4
                                           + ["no_fit"])), "tiny.jsonl")
+
+
+def _warning(name, n, positives, short):
+  return (f"the {name} split has {n} pairs ({positives} good_fit, "
+          f"{n - positives} other): {short}, so its AUC, F1 and rankings are "
+          "too noisy to compare runs and may be degenerate (a constant "
+          "P(match), F1 0). The sequential split (§3.2) gives val and test a "
+          "tenth each: 500 pairs or more give each 50")
+
+
+def test_small_split_warnings_for_150_pairs():
+  # 150 alternating pairs → val = pairs 120–134 (8 good_fit), test =
+  # pairs 135–149 (7 good_fit).
+  parts = splits.sequential_split(_labelled(["good_fit", "no_fit"] * 75))
+  assert splits.small_split_warnings(parts) == [
+      _warning("val", 15, 8, "under 50 pairs, under 10 good_fit, under 10 "
+               "other"),
+      _warning("test", 15, 7, "under 50 pairs, under 10 good_fit, under 10 "
+               "other"),
+  ]
+
+
+def test_small_split_warnings_name_only_the_short_class():
+  # 600 pairs → val 60 (pairs 480–539), test 60 (540–599).
+  labels = ["good_fit", "no_fit"] * 240 + ["no_fit"] * 51 + ["good_fit"] * 9
+  labels += ["good_fit"] * 55 + ["no_fit"] * 5
+  parts = splits.sequential_split(_labelled(labels))
+  assert [len(p) for _, p in parts.items()] == [480, 60, 60]
+  assert splits.small_split_warnings(parts) == [
+      _warning("val", 60, 9, "under 10 good_fit"),
+      _warning("test", 60, 55, "under 10 other"),
+  ]
+
+
+def test_no_small_split_warnings_at_the_limits():
+  # 500 pairs → val and test 50 each, 25 of each class.
+  parts = splits.sequential_split(_labelled(["good_fit", "no_fit"] * 250))
+  assert [len(p) for _, p in parts.items()] == [400, 50, 50]
+  assert splits.small_split_warnings(parts) == []
+  # 499 pairs leave val at 49 (the old pairs 400–448, 25 of them good_fit)
+  # and test at 51.
+  labels = (["good_fit", "no_fit"] * 250)[1:]
+  parts = splits.sequential_split(_labelled(labels))
+  assert [len(p) for _, p in parts.items()] == [399, 49, 51]
+  assert splits.small_split_warnings(parts) == [
+      _warning("val", 49, 25, "under 50 pairs")]

@@ -4,9 +4,11 @@ The layout is that of the public `cnamuangtoun/resume-job-description-fit`
 data set (columns `resume_text`, `job_description_text`, `label` with values
 No Fit / Potential Fit / Good Fit), which users download themselves. Rows
 carry no structure, so the whole resume becomes the profile text and the whole
-posting the job description; skills are filled later from mentions of
-ontology labels (see `cacl_jax.data.skill_mentions`). Jobs are identified by
-a hash of their text so that repeated postings share one job_id.
+posting the job description; the resume's role and experience level and the
+job's title are read from the texts where they state them
+(`text_fields.fill_pair`; `text_fields.fill_pairs` over the read pairs counts
+how often), and skills come from the optional extractor. Jobs are identified
+by a hash of their text so that repeated postings share one job_id.
 
 The file must be UTF-8 (a leading byte order mark is dropped); other bytes
 raise `textfile.TextDecodeError` naming the line and column. A row with too
@@ -23,7 +25,7 @@ import pathlib
 from typing import Callable, Iterator, Sequence
 
 from cacl_jax.common import textfile
-from cacl_jax.data import records
+from cacl_jax.data import records, text_fields
 
 REQUIRED_COLUMNS = ("resume_text", "job_description_text", "label")
 _LABELS = {"no fit": "no_fit", "potential fit": "potential_fit",
@@ -67,7 +69,7 @@ def iter_fit_csv(path: str | os.PathLike,
     job_text = row["job_description_text"].strip()
     resume_skills = tuple(extract_skills(resume_text)) if extract_skills else ()
     job_skills = tuple(extract_skills(job_text)) if extract_skills else ()
-    yield records.Pair(
+    pair, _ = text_fields.fill_pair(records.Pair(
         pair_id=f"{path.stem}-{row_no:07d}",
         resume=records.Resume(
             role="", experience_level="", skills=resume_skills,
@@ -77,7 +79,8 @@ def iter_fit_csv(path: str | os.PathLike,
         job=records.Job(job_id=job_id_for(job_text), title="",
                         description=job_text, required_skills=job_skills,
                         skill_uris=_uris(job_skills)),
-        label=_label(row["label"], path, line))
+        label=_label(row["label"], path, line)))
+    yield pair
     line = reader.line_num + 1
 
 

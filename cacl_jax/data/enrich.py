@@ -20,8 +20,21 @@ with n = known URIs of a side and m = its listed skills:
 (`ontology.pair_metrics.score_uri_pairs`) for tiers A and B and are None for
 tier C. Values are rounded to 6 decimals.
 
-Enrichment is idempotent: mapped URIs are written back, so enriching an
-enriched pair reproduces it exactly.
+Free text: a resume's empty role and experience level and a job's empty
+title are first filled from the texts where they state them
+(`text_fields.fill_pairs`, which never changes a given value), and the report
+counts how often the texts state each and how many fields were filled. It also
+gives the known skill URIs per distinct text (resumes by value, jobs by
+job_id): mean, 10th, 50th and 90th percentile (numpy's linear
+interpolation), and how many texts have none; `enrich_pairs` logs a warning
+for a side where more than `MAX_SHARE_WITHOUT_SKILLS` of the texts have
+none, since their pairs fall into tier C, without the §4.4 and §4.5
+metrics.
+The limit is a quarter: the method's own data has 22% of its pairs in tier C
+(§3.3), and the generated demo data about as many, which should not warn.
+
+Enrichment is idempotent: mapped URIs and filled fields are written back, so
+enriching an enriched pair reproduces it exactly.
 """
 
 from __future__ import annotations
@@ -29,10 +42,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterable, Sequence
 
+from absl import logging
 import numpy as np
 import tqdm
 
-from cacl_jax.data import records, serialize
+from cacl_jax.data import records, serialize, text_fields
 from cacl_jax.ontology import pair_metrics
 from cacl_jax.ontology import graph as graph_lib
 from cacl_jax.ontology import skill_index as skill_index_lib
@@ -41,6 +55,37 @@ TIERS = ("A", "B", "C")
 RICH_MIN_URIS = 2
 RICH_MIN_COVERAGE = 0.5
 DECIMALS = 6
+MAX_SHARE_WITHOUT_SKILLS = 0.25
+
+
+@dataclasses.dataclass(frozen=True)
+class SkillsPerText:
+  """Known skill URIs per distinct text of one side."""
+  texts: int
+  mean: float
+  p10: float
+  p50: float
+  p90: float
+  without_skills: int
+
+  @property
+  def share_without_skills(self) -> float:
+    return self.without_skills / max(self.texts, 1)
+
+  def summary(self) -> str:
+    return (f"mean {self.mean:.2f}, p10 {self.p10:g}, p50 {self.p50:g}, "
+            f"p90 {self.p90:g}, none {self.without_skills}/{self.texts} "
+            f"({self.share_without_skills:.1%})")
+
+
+def skills_per_text(counts: Sequence[int]) -> SkillsPerText:
+  """Mean, percentiles and zeros of per-text skill counts (zeros if empty)."""
+  if not counts:
+    return SkillsPerText(0, 0.0, 0.0, 0.0, 0.0, 0)
+  p10, p50, p90 = np.quantile(np.asarray(counts, float), [0.1, 0.5, 0.9])
+  return SkillsPerText(texts=len(counts), mean=float(np.mean(counts)),
+                       p10=float(p10), p50=float(p50), p90=float(p90),
+                       without_skills=sum(c == 0 for c in counts))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,8 +100,23 @@ class EnrichReport:
   unknown_uris: int
   tiers: dict[str, int]
   ot_not_converged: int
+  resume_skills: SkillsPerText
+  job_skills: SkillsPerText
+  fields: text_fields.FieldCounts
   # Skill mentions (per pair and side) too long for the §5.3 text.
   skills_left_out_of_text: int = 0
+
+  def warnings(self) -> list[str]:
+    """One message per side where too many texts have no known skill."""
+    return [
+        f"{stats.without_skills} of {stats.texts} {side} "
+        f"({stats.share_without_skills:.1%}, over "
+        f"{MAX_SHARE_WITHOUT_SKILLS:.0%}) have no known skill URI; their "
+        "pairs get quality tier C, without ontology similarity or OT "
+        "distance (§3.3)"
+        for side, stats in (("resumes", self.resume_skills),
+                            ("jobs", self.job_skills))
+        if stats.share_without_skills > MAX_SHARE_WITHOUT_SKILLS]
 
   def summary(self) -> str:
     share = self.skills_matched / max(self.skills_listed, 1)
@@ -69,7 +129,9 @@ class EnrichReport:
             f"{self.unknown_uris}; tiers {tiers}; OT not converged "
             f"{self.ot_not_converged}; skill mentions left out of the "
             f"texts (over {serialize.MAX_SKILL_CHARS} characters) "
-            f"{self.skills_left_out_of_text}")
+            f"{self.skills_left_out_of_text}; known skills per resume: "
+            f"{self.resume_skills.summary()}; per job: "
+            f"{self.job_skills.summary()}; {self.fields.summary()}")
 
 
 @dataclasses.dataclass
@@ -126,11 +188,13 @@ def enrich_pairs(pairs: Iterable[records.Pair],
   """Enriched copies of `pairs` and a report of the matching and tiers.
 
   `distances` is the uint8 [S, S] matrix of `ontology` (row order of its
-  `SkillIndex`), e.g. from `distance_cache.load_or_build_distances`.
+  `SkillIndex`), e.g. from `distance_cache.load_or_build_distances`. The
+  report's `warnings()` are logged.
   """
   index = ontology.skill_index
+  pairs, fields = text_fields.fill_pairs(pairs)
   counts = _Counts()
-  mapped, tiers = [], []
+  mapped, tiers, resume_known, job_known = [], [], {}, {}
   for pair in tqdm.tqdm(pairs, desc="map skills", unit="pair",
                         disable=not progress):
     r_skills, r_uris, r_known = _map_side(
@@ -144,6 +208,8 @@ def enrich_pairs(pairs: Iterable[records.Pair],
         job=dataclasses.replace(pair.job, required_skills=j_skills,
                                 skill_uris=j_uris)))
     tiers.append(quality_tier(r_known, len(r_skills), j_known, len(j_skills)))
+    resume_known.setdefault(mapped[-1].resume, r_known)
+    job_known.setdefault(pair.job.job_id, j_known)
 
   scored = [i for i, t in enumerate(tiers) if t != "C"]
   sims, ots, converged = pair_metrics.score_uri_pairs(
@@ -164,7 +230,12 @@ def enrich_pairs(pairs: Iterable[records.Pair],
       unknown_uris=counts.unknown,
       tiers={t: tiers.count(t) for t in TIERS},
       ot_not_converged=int((~converged).sum()),
+      resume_skills=skills_per_text(list(resume_known.values())),
+      job_skills=skills_per_text(list(job_known.values())),
+      fields=fields,
       skills_left_out_of_text=sum(
           serialize.skills_left_out(p.resume.skills)
           + serialize.skills_left_out(p.job.required_skills) for p in out))
+  for message in report.warnings():
+    logging.warning("%s", message)
   return out, report
