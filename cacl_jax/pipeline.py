@@ -26,10 +26,11 @@ import numpy as np
 from cacl_jax.common import files
 from cacl_jax.data import builtin, config as data_config, csv_import, enrich
 from cacl_jax.data import esco_tables, generator, jsonl_io, prepared, records
-from cacl_jax.data import skill_mentions, splits
+from cacl_jax.data import splits
 from cacl_jax.encoder import embedding_cache, encode, weights
 from cacl_jax.ontology import distance_cache, esco_files, graph
 from cacl_jax.ontology import set_similarity
+from cacl_jax.skills import extractor as skill_extractor
 
 CODE_VERSION = "prepared-data/2"
 
@@ -75,19 +76,36 @@ def encoder_identity(encoder: ml_collections.ConfigDict) -> str:
 
 def _source_key(data: ml_collections.ConfigDict) -> str:
   if data.input:
-    return f"input:{files.sha256_file(data.input)}"
+    key = f"input:{files.sha256_file(data.input)}"
+    if pathlib.Path(data.input).suffix.lower() == ".csv":
+      key += f":extractor={skill_extractor.ExtractorConfig()!r}"
+    return key
   return (f"demo:n={data.num_pairs}:seed={data.seed}:"
           f"noise={data.noise_rate}")
 
 
-def load_pairs(data: ml_collections.ConfigDict,
-               ontology: graph.Ontology) -> list[records.Pair]:
-  """The user's pairs (JSONL or fit CSV), or the generated demo pairs."""
+def load_pairs(data: ml_collections.ConfigDict, ontology: graph.Ontology,
+               encoder: ml_collections.ConfigDict | None = None
+               ) -> list[records.Pair]:
+  """The user's pairs (JSONL or fit CSV), or the generated demo pairs.
+
+  The free texts of a fit CSV get their skills from the skill extractor
+  (`cacl_jax.skills.extractor`, its thresholded set), which needs the frozen
+  encoder named by `encoder` (default: `data_config.encoder_fields()`); the
+  encoder is built only then. Its label index and the texts' query
+  embeddings are cached under the cache root.
+  """
   if data.input:
     path = pathlib.Path(data.input)
     if path.suffix.lower() == ".csv":
-      extractor = skill_mentions.SkillMentionExtractor(ontology.skill_index)
-      return csv_import.read_fit_csv(path, extractor)
+      text_encoder = make_encoder(encoder or data_config.encoder_fields())
+      root = cache_root(data)
+      cache = embedding_cache.EmbeddingCache(root / "embeddings",
+                                             text_encoder)
+      skills = skill_extractor.build(
+          ontology.esco_dir, cache.get, text_encoder.identity,
+          text_encoder.dim, cache_dir=root / "skill_index")
+      return csv_import.read_fit_csv(path, skills.record_skills)
     return jsonl_io.read_pairs(path)
   tables = esco_tables.load_tables(ontology.esco_dir)
   return list(generator.generate_pairs(tables, data.num_pairs, data.seed,
@@ -138,7 +156,7 @@ def prepare_data(config: ml_collections.ConfigDict,
 def _prepare(config, esco_dir, root):
   data = config.data
   ontology = graph.load_ontology(esco_dir)
-  pairs = load_pairs(data, ontology)
+  pairs = load_pairs(data, ontology, config.encoder)
   splits.check_splits(splits.sequential_split(pairs),
                       data.input or "the generated demo data")
   warnings = splits.small_split_warnings(splits.sequential_split(pairs))
