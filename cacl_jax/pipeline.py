@@ -76,12 +76,23 @@ def encoder_identity(encoder: ml_collections.ConfigDict) -> str:
 
 def _source_key(data: ml_collections.ConfigDict) -> str:
   if data.input:
-    key = f"input:{files.sha256_file(data.input)}"
-    if pathlib.Path(data.input).suffix.lower() == ".csv":
-      key += f":extractor={skill_extractor.ExtractorConfig()!r}"
-    return key
+    return (f"input:{files.sha256_file(data.input)}:"
+            f"extractor={skill_extractor.ExtractorConfig()!r}")
   return (f"demo:n={data.num_pairs}:seed={data.seed}:"
           f"noise={data.noise_rate}")
+
+
+def _skill_extractor(data: ml_collections.ConfigDict, ontology: graph.Ontology,
+                     encoder: ml_collections.ConfigDict | None
+                     ) -> skill_extractor.SkillExtractor:
+  """The skill extractor over `ontology` with the configured frozen encoder
+  (default: `data_config.encoder_fields()`), its caches under the cache root."""
+  text_encoder = make_encoder(encoder or data_config.encoder_fields())
+  root = cache_root(data)
+  cache = embedding_cache.EmbeddingCache(root / "embeddings", text_encoder)
+  return skill_extractor.build(
+      ontology.esco_dir, cache.get, text_encoder.identity, text_encoder.dim,
+      cache_dir=root / "skill_index")
 
 
 def load_pairs(data: ml_collections.ConfigDict, ontology: graph.Ontology,
@@ -89,28 +100,32 @@ def load_pairs(data: ml_collections.ConfigDict, ontology: graph.Ontology,
                ) -> list[records.Pair]:
   """The user's pairs (JSONL or fit CSV), or the generated demo pairs.
 
-  The free texts of a fit CSV get their skills from the skill extractor
-  (`cacl_jax.skills.extractor`, its thresholded set), which needs the frozen
-  encoder named by `encoder` (default: `data_config.encoder_fields()`); the
-  encoder is built only then. Its label index and the texts' query
+  Free text gets its skills from the skill extractor
+  (`cacl_jax.skills.extractor`, its thresholded set): every text of a fit
+  CSV, and the resumes and jobs of a JSONL file that list no skill at all
+  (counted in the log). The extractor needs the frozen encoder named by
+  `encoder`, which is built only then; its label index and the texts' query
   embeddings are cached under the cache root.
   """
   if data.input:
     path = pathlib.Path(data.input)
     if path.suffix.lower() == ".csv":
-      text_encoder = make_encoder(encoder or data_config.encoder_fields())
-      root = cache_root(data)
-      cache = embedding_cache.EmbeddingCache(root / "embeddings",
-                                             text_encoder)
-      skills = skill_extractor.build(
-          ontology.esco_dir, cache.get, text_encoder.identity,
-          text_encoder.dim, cache_dir=root / "skill_index")
+      skills = _skill_extractor(data, ontology, encoder)
       return csv_import.read_fit_csv(path, skills.record_skills)
-    return jsonl_io.read_pairs(path)
+    pairs = jsonl_io.read_pairs(path)
+    if any(not (p.resume.skills or p.resume.skill_uris)
+           or not (p.job.required_skills or p.job.skill_uris) for p in pairs):
+      skills = _skill_extractor(data, ontology, encoder)
+      pairs, counts = skill_extractor.fill_missing_skills(
+          pairs, skills.record_skills)
+      logging.warning(
+          "%s: %d resume and %d job texts list no skill; their skills were "
+          "read off the text by the skill extractor", path,
+          counts["resumes"], counts["jobs"])
+    return pairs
   tables = esco_tables.load_tables(ontology.esco_dir)
   return list(generator.generate_pairs(tables, data.num_pairs, data.seed,
                                        data.noise_rate))
-
 
 def _similarity_fn(ontology: graph.Ontology, distances: np.ndarray):
   index = ontology.skill_index

@@ -39,7 +39,7 @@ from typing import Callable, Sequence
 import numpy as np
 import tqdm
 
-from cacl_jax.data import records
+from cacl_jax.data import records, serialize
 from cacl_jax.skills import concepts, dense_index, fusion, lexical
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\s*\n\s*")
@@ -241,3 +241,43 @@ def build(esco_dir: os.PathLike | str, embed: Callable, identity: str,
       esco_dir, concepts.label_table(skills, config.dense_alt_labels),
       label_embed or embed, identity, dim, cache_dir)
   return SkillExtractor(matcher, index, embed, config)
+
+
+def resume_text(resume: records.Resume) -> str:
+  """The free text of a resume the extractor reads: role and experience."""
+  return ". ".join(t for t in (resume.role, serialize.experience_text(resume))
+                   if t.strip())
+
+
+def job_text(job: records.Job) -> str:
+  """The free text of a job the extractor reads: title and description."""
+  return ". ".join(t for t in (job.title, job.description) if t.strip())
+
+
+def fill_missing_skills(pairs: Sequence[records.Pair],
+                        record_skills: Callable[[str], list[records.Skill]]
+                        ) -> tuple[list[records.Pair], dict[str, int]]:
+  """Pairs whose resume or job lists no skill (and no skill URI) get the
+  skills `record_skills` reads off its text; returns the pairs and how many
+  distinct resumes and jobs were filled. Listed skills are never changed."""
+  filled: dict[str, dict[str, tuple[records.Skill, ...]]] = {
+      "resumes": {}, "jobs": {}}
+
+  def skills_of(kind: str, text: str) -> tuple[records.Skill, ...]:
+    if text not in filled[kind]:
+      filled[kind][text] = tuple(record_skills(text))
+    return filled[kind][text]
+
+  out = []
+  for pair in pairs:
+    resume, job = pair.resume, pair.job
+    if not resume.skills and not resume.skill_uris:
+      found = skills_of("resumes", resume_text(resume))
+      resume = dataclasses.replace(resume, skills=found, skill_uris=tuple(
+          dict.fromkeys(s.uri for s in found if s.uri)))
+    if not job.required_skills and not job.skill_uris:
+      found = skills_of("jobs", job_text(job))
+      job = dataclasses.replace(job, required_skills=found, skill_uris=tuple(
+          dict.fromkeys(s.uri for s in found if s.uri)))
+    out.append(dataclasses.replace(pair, resume=resume, job=job))
+  return out, {kind: len(texts) for kind, texts in filled.items()}
