@@ -95,6 +95,26 @@ def _require_rows(table: Mapping[str, object], path: pathlib.Path,
     raise ef.EscoFileError(f"has no {what} rows (only a header)", path=path)
 
 
+def read_skills(folder: os.PathLike | str) -> dict[str, SkillConcept]:
+  """The skills table of `folder` by URI, in file order; a duplicate URI, a
+  row without URI or preferred label, or a header-only file raises
+  `EscoFileError`."""
+  path = ef.find_esco_file(folder, _SKILLS.stem)
+  skills = {}
+  for line, row in ef.read_table(path, _SKILLS):
+    uri = ef.require_value(row, "conceptUri", path, line)
+    if uri in skills:
+      raise ef.EscoFileError(f"duplicate skill {uri}", path=path, line=line,
+                             column="conceptUri")
+    skills[uri] = SkillConcept(
+        uri=uri, label=ef.require_value(row, "preferredLabel", path, line),
+        alt_labels=ef.split_labels(row["altLabels"]),
+        skill_type=row["skillType"],
+        description=" ".join(row["description"].split()))
+  _require_rows(skills, path, "skill")
+  return skills
+
+
 def load_tables(folder: os.PathLike | str) -> EscoTables:
   """Reads occupations, skills, ISCO groups and relations from `folder`."""
   folder = pathlib.Path(folder)
@@ -117,19 +137,7 @@ def load_tables(folder: os.PathLike | str) -> EscoTables:
         description=" ".join(row["description"].split()))
   _require_rows(occupations, path, "occupation")
 
-  path = ef.find_esco_file(folder, _SKILLS.stem)
-  skills = {}
-  for line, row in ef.read_table(path, _SKILLS):
-    uri = ef.require_value(row, "conceptUri", path, line)
-    if uri in skills:
-      raise ef.EscoFileError(f"duplicate skill {uri}", path=path, line=line,
-                           column="conceptUri")
-    skills[uri] = SkillConcept(
-        uri=uri, label=ef.require_value(row, "preferredLabel", path, line),
-        alt_labels=ef.split_labels(row["altLabels"]),
-        skill_type=row["skillType"],
-        description=" ".join(row["description"].split()))
-  _require_rows(skills, path, "skill")
+  skills = read_skills(folder)
 
   path = ef.find_esco_file(folder, _RELATIONS.stem)
   relations = {kind: {} for kind in RELATION_TYPES}

@@ -15,18 +15,14 @@ import pathlib
 
 import numpy as np
 
+from cacl_jax.data import esco_tables
 from cacl_jax.ontology import esco_files as ef
 
 _OCCUPATION_TEXT = ef.TableSpec("occupations", ("conceptUri",),
                                 ("description",))
 
 
-@dataclasses.dataclass(frozen=True)
-class Skill:
-  uri: str
-  label: str
-  alt_labels: tuple[str, ...]
-  description: str
+Skill = esco_tables.SkillConcept
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -49,19 +45,9 @@ class LabelTable:
 
 
 def read_skills(esco_dir: os.PathLike | str) -> tuple[Skill, ...]:
-  """The skills of `esco_dir`'s skills table (rows without a URI or
-  preferred label raise `EscoFileError`; a repeated URI keeps its first row)."""
-  path = ef.find_esco_file(esco_dir, ef.SKILLS.stem)
-  skills: dict[str, Skill] = {}
-  for line, row in ef.read_table(path, ef.SKILLS):
-    uri = ef.require_value(row, "conceptUri", path, line)
-    skills.setdefault(uri, Skill(
-        uri=uri, label=ef.require_value(row, "preferredLabel", path, line),
-        alt_labels=ef.split_labels(row["altLabels"]),
-        description=" ".join(row["description"].split())))
-  if not skills:
-    raise ef.EscoFileError("has no skill rows (only a header)", path=path)
-  return tuple(skills.values())
+  """The skills of `esco_dir`'s skills table, in file order (see
+  `esco_tables.read_skills` for the errors)."""
+  return tuple(esco_tables.read_skills(esco_dir).values())
 
 
 def label_table(skills: tuple[Skill, ...],
