@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from cacl_jax.serving import bundle
+
 ROOT = pathlib.Path(__file__).parents[1]
 
 
@@ -68,6 +70,9 @@ def test_quickstart_smoke_runs_both_phases(tmp_path):
   assert saved["training"]["epochs"] == 2
   assert saved["phase1_summary"]["auc_roc"] is not None
   assert "| Metric | Phase 1 | Phase 2 |" in report.read_text()
+  # The run ends with its model bundle, which loads and checks.
+  model = bundle.load(tmp_path / "run" / "phase2" / "model")
+  assert model.threshold == saved["threshold"]["tuned"]
   summaries = [json.loads((tmp_path / "run" / phase / "data_summary.json")
                           .read_text()) for phase in ("phase1", "phase2")]
   assert summaries[0] == summaries[1]

@@ -144,7 +144,7 @@ def start_run(workdir: str | pathlib.Path,
       "run_id": previous["run_id"] if previous else uuid.uuid4().hex,
       "data_fingerprint": data_fingerprint,
       "links": links,
-      "package_version": _package_version(),
+      "package_version": package_version(),
       "started": (previous or {}).get(
           "started", datetime.datetime.now(datetime.timezone.utc)
           .isoformat(timespec="seconds")),
@@ -154,7 +154,8 @@ def start_run(workdir: str | pathlib.Path,
   return run
 
 
-def _package_version() -> str:
+def package_version() -> str:
+  """The installed cacl-jax version ("unknown" outside an installed copy)."""
   try:
     return importlib.metadata.version("cacl-jax")
   except importlib.metadata.PackageNotFoundError:

@@ -28,6 +28,7 @@ from cacl_jax.phase1 import train as phase1_train
 from cacl_jax.phase2 import config as phase2_config
 from cacl_jax.phase2 import pretrained
 from cacl_jax.phase2 import train as phase2_train
+from cacl_jax.serving import bundle
 
 SHARED_FIELDS = ("seed", "data", "encoder")
 # The summary `pipeline.prepare_data` writes into the workdir it is given.
@@ -72,7 +73,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   """Runs `config.phase` in `workdir`; returns the last phase's evaluation.
 
   That is the content of `phase1_eval.json` (with "eval_path") for "phase1",
-  of `phase2_eval.json` (with "report_path") otherwise. Settings and, for
+  of `phase2_eval.json` (with "report_path" and "model_path", the exported
+  bundle) otherwise. Settings and, for
   "phase2", the Phase-1 run are checked before the data are prepared.
   """
   workdir = pathlib.Path(workdir)
@@ -87,7 +89,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
     view = phase_config(config, "phase2")
     phase2_config.validate(view)
     pretrained.recorded_model(view.phase1_workdir)  # fails before preparing
-    return phase2_train.run(view, prepare_data(config, [workdir]), workdir)
+    return _run_phase2(view, prepare_data(config, [workdir]), workdir)
   phase1_dir, phase2_dir = workdir / "phase1", workdir / "phase2"
   phase1 = phase_config(config, "phase1")
   phase2 = phase_config(config, "phase2", phase1_workdir=str(phase1_dir))
@@ -95,7 +97,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
   phase2_config.validate(phase2)
   data = prepare_data(config, [phase1_dir, phase2_dir])
   phase1_train.run(phase1, data, phase1_dir)
-  return phase2_train.run(phase2, data, phase2_dir)
+  return _run_phase2(phase2, data, phase2_dir)
+
+
+def _run_phase2(view: ml_collections.ConfigDict, data: prepared.PreparedData,
+                workdir: pathlib.Path) -> dict[str, Any]:
+  """Phase 2, then the model bundle of the run (`<workdir>/model`)."""
+  out = phase2_train.run(view, data, workdir)
+  out["model_path"] = str(bundle.export(workdir,
+                                        input_dim=data.emb_TxD.shape[1]))
+  absl_logging.info("Model bundle: %s", out["model_path"])
+  return out
 
 
 def quiet_library_logs() -> None:

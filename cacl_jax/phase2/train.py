@@ -9,8 +9,8 @@ phases share (`common.training_loop`): one compiled scan per epoch
 (`phase2/steps.py`), validation loss and accuracy after each, the training
 loss of every step logged, checkpoints, a stop at the first non-finite
 loss, exact resume; epoch order and dropout masks derive from
-(seed, epoch, step) alone. `run` evaluates the best checkpoint (§7.2) and
-writes the report.
+(seed, epoch, step) alone. `run` evaluates the best checkpoint (§7.2),
+and writes the report; `experiments.run` then exports the model bundle.
 """
 
 from __future__ import annotations

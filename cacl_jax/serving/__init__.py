@@ -1,0 +1,1 @@
+"""Using a trained model outside its training run: the exported bundle."""
