@@ -82,18 +82,18 @@ def _source_key(data: ml_collections.ConfigDict) -> str:
           f"noise={data.noise_rate}")
 
 
-def _skill_extractor(data: ml_collections.ConfigDict, ontology: graph.Ontology,
-                     encoder: ml_collections.ConfigDict | None
-                     ) -> skill_extractor.SkillExtractor:
-  """The skill extractor over `ontology` with the configured frozen encoder
-  (default: `data_config.encoder_fields()`), its caches under the cache root."""
-  text_encoder = make_encoder(encoder or data_config.encoder_fields())
-  root = cache_root(data)
+def make_skill_extractor(
+    esco_dir: str | os.PathLike, text_encoder: encode.TextEncoder,
+    root: pathlib.Path,
+    config: skill_extractor.ExtractorConfig = skill_extractor.ExtractorConfig()
+) -> skill_extractor.SkillExtractor:
+  """The skill extractor over an ESCO folder with a frozen encoder; its label
+  index and the texts' query embeddings are cached under `root`."""
   cache = embedding_cache.EmbeddingCache(root / "embeddings", text_encoder)
   return skill_extractor.build(
-      ontology.esco_dir, cache.get, text_encoder.identity, text_encoder.dim,
+      esco_dir, lambda texts: cache.get(texts, progress=len(texts) > 1000),
+      text_encoder.identity, text_encoder.dim, config,
       cache_dir=root / "skill_index")
-
 
 def load_pairs(data: ml_collections.ConfigDict, ontology: graph.Ontology,
                encoder: ml_collections.ConfigDict | None = None
@@ -107,15 +107,21 @@ def load_pairs(data: ml_collections.ConfigDict, ontology: graph.Ontology,
   `encoder`, which is built only then; its label index and the texts' query
   embeddings are cached under the cache root.
   """
+  def extractor() -> skill_extractor.SkillExtractor:
+    return make_skill_extractor(
+        ontology.esco_dir,
+        make_encoder(encoder or data_config.encoder_fields()),
+        cache_root(data))
+
   if data.input:
     path = pathlib.Path(data.input)
     if path.suffix.lower() == ".csv":
-      skills = _skill_extractor(data, ontology, encoder)
+      skills = extractor()
       return csv_import.read_fit_csv(path, skills.record_skills)
     pairs = jsonl_io.read_pairs(path)
     if any(not (p.resume.skills or p.resume.skill_uris)
            or not (p.job.required_skills or p.job.skill_uris) for p in pairs):
-      skills = _skill_extractor(data, ontology, encoder)
+      skills = extractor()
       pairs, counts = skill_extractor.fill_missing_skills(
           pairs, skills.record_skills)
       logging.warning(
@@ -126,6 +132,7 @@ def load_pairs(data: ml_collections.ConfigDict, ontology: graph.Ontology,
   tables = esco_tables.load_tables(ontology.esco_dir)
   return list(generator.generate_pairs(tables, data.num_pairs, data.seed,
                                        data.noise_rate))
+
 
 def _similarity_fn(ontology: graph.Ontology, distances: np.ndarray):
   index = ontology.skill_index

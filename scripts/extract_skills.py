@@ -25,9 +25,7 @@ from absl import flags
 
 from cacl_jax import pipeline
 from cacl_jax.common import files
-from cacl_jax.encoder import embedding_cache
-from cacl_jax.encoder import encode
-from cacl_jax.encoder import weights
+from cacl_jax.data import config as data_config
 from cacl_jax.skills import extractor
 from cacl_jax.skills import text_input
 
@@ -55,19 +53,14 @@ def make_extractor(esco_dir: str, model: str, cache_dir: str | None,
   ranking at least `top_k` skills."""
   root = files.cache_root(cache_dir)
   pipeline.enable_compilation_cache(root)
-  if model == "random":
-    encoder = encode.TextEncoder.random()
-  else:
-    encoder = encode.TextEncoder.from_pretrained(
-        weights.resolve_model_dir(model))
-  cache = embedding_cache.EmbeddingCache(root / "embeddings", encoder)
+  encoder = data_config.encoder_fields()
+  encoder.model = (data_config.RANDOM_TINY_ENCODER if model == "random"
+                   else model)
   config = extractor.ExtractorConfig()
   config = dataclasses.replace(config,
                                max_ranked=max(config.max_ranked, top_k))
-  return extractor.build(
-      esco_dir, lambda texts: cache.get(texts, progress=len(texts) > 1000),
-      encoder.identity, encoder.dim, config, cache_dir=root / "skill_index")
-
+  return pipeline.make_skill_extractor(
+      esco_dir, pipeline.make_encoder(encoder), root, config)
 
 def main(argv):
   if len(argv) > 1:

@@ -5,7 +5,8 @@ import pathlib
 
 import pytest
 from absl import flags
-from ml_collections import config_flags
+
+from config_cli import parse
 
 from cacl_jax.data import config as data_config
 from cacl_jax.experiments import config as experiment_config
@@ -14,16 +15,6 @@ from cacl_jax.phase2 import config as phase2_config
 
 CONFIGS = pathlib.Path(__file__).parents[1] / "configs"
 FILES = {"default.py": "all", "phase1.py": "phase1", "phase2.py": "phase2"}
-
-
-def parse(*args):
-  """Parses a command line as scripts/train.py does."""
-  argv = ["prog", *args]
-  values = flags.FlagValues()
-  config_flags.DEFINE_config_file("config", None, "", flag_values=values,
-                                  lock_config=True, sys_argv=argv)
-  values(argv)
-  return values.config
 
 
 def _paths(tree, prefix=""):

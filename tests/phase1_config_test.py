@@ -4,22 +4,13 @@ import pathlib
 
 import pytest
 from absl import flags
-from ml_collections import config_flags
+
+from config_cli import parse
 
 from cacl_jax.data import config as data_config
 from cacl_jax.phase1 import config as phase1_config
 
 CONFIG_FILE = pathlib.Path(__file__).parents[1] / "configs" / "phase1.py"
-
-
-def parse(*args):
-  """Parses a command line as scripts/train.py does."""
-  argv = ["prog", *args]
-  values = flags.FlagValues()
-  config_flags.DEFINE_config_file("config", None, "", flag_values=values,
-                                  lock_config=True, sys_argv=argv)
-  values(argv)
-  return values.config
 
 
 def test_defaults_are_the_numbers_of_section_5_9():

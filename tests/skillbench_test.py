@@ -7,11 +7,10 @@ import pathlib
 
 import pytest
 
+from cacl_jax import pipeline
 from cacl_jax.common import files
-from cacl_jax.encoder import embedding_cache
 from cacl_jax.encoder import encode
 from cacl_jax.encoder import weights
-from cacl_jax.skills import extractor
 from cacl_jax.skills import skillbench
 
 # Measured with benchmarks/skills_ablation.py (row "fusion").
@@ -40,11 +39,9 @@ def test_tuned_extractor_reaches_measured_figures(bench, esco_dir, tmp_path):
     model_dir = weights.resolve_model_dir(download=False)
   except weights.ModelNotFoundError:
     pytest.skip("all-mpnet-base-v2 weights are not in a local cache")
-  encoder = encode.TextEncoder.from_pretrained(model_dir)
-  cache = embedding_cache.EmbeddingCache(files.cache_root() / "embeddings",
-                                         encoder)
-  skills = extractor.build(esco_dir / "v1.2.0", cache.get, encoder.identity,
-                           encoder.dim)
+  skills = pipeline.make_skill_extractor(
+      esco_dir / "v1.2.0", encode.TextEncoder.from_pretrained(model_dir),
+      files.cache_root())
   texts = skillbench.sentences(bench)
   ranked = skills.rank(texts)
   skillbench.write_predictions(tmp_path / "ranked.jsonl", texts,
