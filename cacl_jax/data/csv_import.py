@@ -38,6 +38,28 @@ def job_id_for(text: str) -> str:
   return "job-" + hashlib.sha256(text.strip().encode()).hexdigest()[:16]
 
 
+def resume_from_text(text: str,
+                     extract_skills: SkillExtractor | None = None
+                     ) -> records.Resume:
+  """A resume that is only its free text (the whole text one experience
+  description), with the skills `extract_skills` reads off it."""
+  skills = tuple(extract_skills(text)) if extract_skills else ()
+  return records.Resume(
+      role="", experience_level="", skills=skills,
+      experience=(records.ExperienceEntry(title="", description=text),),
+      skill_uris=_uris(skills))
+
+
+def job_from_text(text: str, extract_skills: SkillExtractor | None = None,
+                  job_id: str | None = None) -> records.Job:
+  """A job that is only its posting text, identified by `job_id` or else by
+  a hash of the text, with the skills `extract_skills` reads off it."""
+  skills = tuple(extract_skills(text)) if extract_skills else ()
+  return records.Job(job_id=job_id or job_id_for(text), title="",
+                     description=text, required_skills=skills,
+                     skill_uris=_uris(skills))
+
+
 def _label(raw: str, path: pathlib.Path, line: int) -> str:
   key = " ".join(raw.replace("_", " ").lower().split())
   if key not in _LABELS:
@@ -67,18 +89,10 @@ def iter_fit_csv(path: str | os.PathLike,
     _check_row(row, reader.fieldnames, path, line)
     resume_text = row["resume_text"].strip()
     job_text = row["job_description_text"].strip()
-    resume_skills = tuple(extract_skills(resume_text)) if extract_skills else ()
-    job_skills = tuple(extract_skills(job_text)) if extract_skills else ()
     pair, _ = text_fields.fill_pair(records.Pair(
         pair_id=f"{path.stem}-{row_no:07d}",
-        resume=records.Resume(
-            role="", experience_level="", skills=resume_skills,
-            experience=(records.ExperienceEntry(title="",
-                                                description=resume_text),),
-            skill_uris=_uris(resume_skills)),
-        job=records.Job(job_id=job_id_for(job_text), title="",
-                        description=job_text, required_skills=job_skills,
-                        skill_uris=_uris(job_skills)),
+        resume=resume_from_text(resume_text, extract_skills),
+        job=job_from_text(job_text, extract_skills),
         label=_label(row["label"], path, line)))
     yield pair
     line = reader.line_num + 1

@@ -168,6 +168,26 @@ def _map_side(skills: Sequence[records.Skill], carried: Sequence[str],
   return tuple(mapped), uris, len(uris) - len(unknown_carried)
 
 
+def enrich_resume(resume: records.Resume,
+                  index: skill_index_lib.SkillIndex) -> records.Resume:
+  """One resume as `enrich_pairs` enriches it inside a pair: empty role and
+  level filled from its text, skills mapped to URIs, `skill_uris` set."""
+  resume, _, _, _ = text_fields.fill_resume(resume)
+  skills, uris, _ = _map_side(resume.skills, resume.skill_uris, index,
+                              _Counts())
+  return dataclasses.replace(resume, skills=skills, skill_uris=uris)
+
+
+def enrich_job(job: records.Job,
+               index: skill_index_lib.SkillIndex) -> records.Job:
+  """One job as `enrich_pairs` enriches it inside a pair: empty title filled
+  from its description, skills mapped to URIs, `skill_uris` set."""
+  job, _, _ = text_fields.fill_job(job)
+  skills, uris, _ = _map_side(job.required_skills, job.skill_uris, index,
+                              _Counts())
+  return dataclasses.replace(job, required_skills=skills, skill_uris=uris)
+
+
 def quality_tier(resume_known: int, resume_listed: int, job_known: int,
                  job_listed: int) -> str:
   """A / B / C from the known-URI and listed-skill counts of both sides."""

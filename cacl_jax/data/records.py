@@ -203,6 +203,18 @@ def _job_from_dict(r: _Reader, obj: Any, path: str) -> Job:
       skill_uris=r.strings(obj, "skill_uris", path))
 
 
+def resume_from_dict(obj: Any, *, source: str = "<memory>",
+                     line: int | None = None) -> Resume:
+  """Validates one parsed JSON object into a `Resume` (§3.4 resume object)."""
+  return _resume_from_dict(_Reader(source, line), obj, "resume")
+
+
+def job_from_dict(obj: Any, *, source: str = "<memory>",
+                  line: int | None = None) -> Job:
+  """Validates one parsed JSON object into a `Job` (§3.4 job object)."""
+  return _job_from_dict(_Reader(source, line), obj, "job")
+
+
 def pair_from_dict(obj: Any, *, source: str = "<memory>",
                    line: int | None = None) -> Pair:
   """Validates one parsed JSON object into a `Pair`."""

@@ -32,6 +32,7 @@ skills_ablation.py`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 from typing import Callable, Sequence
@@ -254,30 +255,49 @@ def job_text(job: records.Job) -> str:
   return ". ".join(t for t in (job.title, job.description) if t.strip())
 
 
+def _with_uris(skills: Sequence[records.Skill]) -> tuple[str, ...]:
+  return tuple(dict.fromkeys(s.uri for s in skills if s.uri))
+
+
+def fill_resume_skills(resume: records.Resume,
+                       record_skills: Callable[[str], list[records.Skill]]
+                       ) -> tuple[records.Resume, bool]:
+  """(the resume, whether it was filled): a resume that lists no skill and
+  no skill URI gets the skills `record_skills` reads off its text."""
+  if resume.skills or resume.skill_uris:
+    return resume, False
+  found = tuple(record_skills(resume_text(resume)))
+  return dataclasses.replace(resume, skills=found,
+                             skill_uris=_with_uris(found)), True
+
+
+def fill_job_skills(job: records.Job,
+                    record_skills: Callable[[str], list[records.Skill]]
+                    ) -> tuple[records.Job, bool]:
+  """(the job, whether it was filled): a job that lists no skill and no
+  skill URI gets the skills `record_skills` reads off its text."""
+  if job.required_skills or job.skill_uris:
+    return job, False
+  found = tuple(record_skills(job_text(job)))
+  return dataclasses.replace(job, required_skills=found,
+                             skill_uris=_with_uris(found)), True
+
+
 def fill_missing_skills(pairs: Sequence[records.Pair],
                         record_skills: Callable[[str], list[records.Skill]]
                         ) -> tuple[list[records.Pair], dict[str, int]]:
   """Pairs whose resume or job lists no skill (and no skill URI) get the
   skills `record_skills` reads off its text; returns the pairs and how many
   distinct resumes and jobs were filled. Listed skills are never changed."""
-  filled: dict[str, dict[str, tuple[records.Skill, ...]]] = {
-      "resumes": {}, "jobs": {}}
-
-  def skills_of(kind: str, text: str) -> tuple[records.Skill, ...]:
-    if text not in filled[kind]:
-      filled[kind][text] = tuple(record_skills(text))
-    return filled[kind][text]
-
+  cached = functools.lru_cache(maxsize=None)(record_skills)
+  filled: dict[str, set] = {"resumes": set(), "jobs": set()}
   out = []
   for pair in pairs:
-    resume, job = pair.resume, pair.job
-    if not resume.skills and not resume.skill_uris:
-      found = skills_of("resumes", resume_text(resume))
-      resume = dataclasses.replace(resume, skills=found, skill_uris=tuple(
-          dict.fromkeys(s.uri for s in found if s.uri)))
-    if not job.required_skills and not job.skill_uris:
-      found = skills_of("jobs", job_text(job))
-      job = dataclasses.replace(job, required_skills=found, skill_uris=tuple(
-          dict.fromkeys(s.uri for s in found if s.uri)))
+    resume, resume_filled = fill_resume_skills(pair.resume, cached)
+    job, job_filled = fill_job_skills(pair.job, cached)
+    if resume_filled:
+      filled["resumes"].add(resume_text(resume))
+    if job_filled:
+      filled["jobs"].add(job_text(job))
     out.append(dataclasses.replace(pair, resume=resume, job=job))
   return out, {kind: len(texts) for kind, texts in filled.items()}
