@@ -274,3 +274,26 @@ def test_bad_arguments(builtin_dist):
                          max_iterations=205)
   with pytest.raises(ValueError, match="not a skill row"):
     od.ot_distance_pairs(builtin_dist, idx + 10**5, mask, idx, mask)
+
+
+def test_plan_matches_pot_at_the_same_settings(builtin_dist):
+  # Explanations read the plan itself: it must be POT's plan (same cost,
+  # ε = 0.4 absolute, uniform marginals, 200 iterations), converged or not.
+  rng = np.random.default_rng(11)
+  s = builtin_dist.shape[0]
+  a = _random_sets(rng, s, 100, 40, unknown_share=0.1)
+  b = _random_sets(rng, s, 100, 40, unknown_share=0.1)
+  got, plan, converged = od.ot_distance_pairs(
+      builtin_dist, *ss.pad_skill_sets(a, 40), *ss.pad_skill_sets(b, 40))
+  assert 0 < converged.sum() < 100
+  for i, (x, y) in enumerate(zip(a, b)):
+    _, pot_plan = _pot(builtin_dist, x, y, numItermax=200, stopThr=1e-6)
+    mine = plan[i, :len(x), :len(y)]
+    np.testing.assert_allclose(mine, pot_plan, atol=1e-4)
+    np.testing.assert_allclose(mine.sum(1), pot_plan.sum(1), atol=1e-4)
+    np.testing.assert_allclose(mine.sum(0), pot_plan.sum(0), atol=1e-4)
+    np.testing.assert_allclose(
+        got[i], (pot_plan * _cost(builtin_dist, x, y)).sum(), rtol=1e-4)
+    if converged[i]:
+      np.testing.assert_allclose(mine.sum(1), 1 / len(x), atol=1e-4)
+      np.testing.assert_allclose(mine.sum(0), 1 / len(y), atol=1e-4)
