@@ -96,8 +96,8 @@ def _given_id(obj: dict, kind: str, path, line: int) -> str | None:
   return None
 
 
-def _json_document(path: pathlib.Path, line: int, text: str,
-                   kind: str) -> Document:
+def _json_object(path: pathlib.Path, line: int, text: str) -> dict:
+  """The JSON object of one line; InputError for anything else."""
   if not text.strip():
     raise _error(path, line, None, "blank line; every line must hold a "
                  "JSON object")
@@ -108,6 +108,12 @@ def _json_document(path: pathlib.Path, line: int, text: str,
   if not isinstance(obj, dict):
     raise _error(path, line, None, f"expected a JSON object, got "
                  f"{type(obj).__name__}")
+  return obj
+
+
+def _json_document(path: pathlib.Path, line: int, text: str,
+                   kind: str) -> Document:
+  obj = _json_object(path, line, text)
   doc_id = _given_id(obj, kind, path, line)
   default_id = f"{path.stem}:{line}"
   if "text" in obj:
@@ -206,15 +212,9 @@ def read_documents(path: str | os.PathLike, kind: str) -> list[Document]:
 
 
 def _json_pair(path: pathlib.Path, line: int, text: str) -> PairInput:
-  if not text.strip():
-    raise _error(path, line, None, "blank line; every line must hold a "
-                 "JSON object")
+  obj = _json_object(path, line, text)
   try:
-    obj = json.loads(text)
-  except json.JSONDecodeError as e:
-    raise _error(path, line, None, f"not a JSON object ({e})") from None
-  try:
-    if isinstance(obj, dict) and obj.get("label") is None:
+    if obj.get("label") is None:
       obj = dict(obj, label=records.LABELS[0])
       pair = records.pair_from_dict(obj, source=str(path), line=line)
       return PairInput(pair.pair_id, pair.resume, pair.job, None)
