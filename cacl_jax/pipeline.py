@@ -2,7 +2,8 @@
 
 records (JSONL, CSV, or the generated demo data) → ESCO enrichment (§3.3) →
 sequential split (§3.2) → frozen-encoder embeddings through the on-disk cache
-(§5.4) → resumes × job-pool ontology similarity (§5.6) → `PreparedData`.
+(§5.4) → per-resume candidate negatives by ontology similarity (§5.6) →
+`PreparedData`.
 
 The result is stored under the cache folder keyed by everything it depends
 on (input bytes or generator settings, ontology files, encoder identity,
@@ -13,9 +14,12 @@ the encoder; a summary of what was prepared is written to
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pathlib
+import time
+from typing import Iterator
 
 from absl import logging
 import jax
@@ -30,9 +34,10 @@ from cacl_jax.data import splits
 from cacl_jax.encoder import embedding_cache, encode, weights
 from cacl_jax.ontology import distance_cache, esco_files, graph
 from cacl_jax.ontology import set_similarity
+from cacl_jax.phase1 import negatives
 from cacl_jax.skills import extractor as skill_extractor
 
-CODE_VERSION = "prepared-data/2"
+CODE_VERSION = "prepared-data/3"
 
 
 def cache_root(data: ml_collections.ConfigDict) -> pathlib.Path:
@@ -134,16 +139,28 @@ def load_pairs(data: ml_collections.ConfigDict, ontology: graph.Ontology,
                                        data.noise_rate))
 
 
-def _similarity_fn(ontology: graph.Ontology, distances: np.ndarray):
-  index = ontology.skill_index
+def candidate_settings(config: ml_collections.ConfigDict
+                       ) -> negatives.CandidateSettings:
+  """The candidate lists' bucket bounds from `config.phase1.negatives`."""
+  n = config.phase1.negatives
+  return negatives.CandidateSettings(
+      hard_max_distance=n.hard_max_distance,
+      medium_max_distance=n.medium_max_distance)
 
-  def similarity(resume_uris, job_uris) -> np.ndarray:
-    a_idx, a_mask = set_similarity.pad_uri_sets(index, resume_uris)
-    b_idx, b_mask = set_similarity.pad_uri_sets(index, job_uris)
-    return set_similarity.set_similarity_grid(distances, a_idx, a_mask,
-                                              b_idx, b_mask)
 
-  return similarity
+class _OntologyPool:
+  """A split's job pool against resumes' skill-URI lists (`prepared.JobPool`)
+  on the skill distances of the ontology."""
+
+  def __init__(self, ontology: graph.Ontology, distances: np.ndarray,
+               job_uris):
+    self._index = ontology.skill_index
+    self._pool = set_similarity.PoolSimilarity(
+        distances, *set_similarity.pad_uri_sets(self._index, job_uris))
+
+  def sets(self, resume_uris) -> set_similarity.SetsAgainstPool:
+    return self._pool.sets(*set_similarity.pad_uri_sets(self._index,
+                                                        resume_uris))
 
 
 def prepare_data(config: ml_collections.ConfigDict,
@@ -153,7 +170,7 @@ def prepare_data(config: ml_collections.ConfigDict,
   data, root = config.data, cache_root(config.data)
   esco_dir = builtin.resolve_ontology_dir(data.ontology)
   key = hashlib.sha256("|".join([
-      CODE_VERSION, _source_key(data),
+      CODE_VERSION, _source_key(data), repr(candidate_settings(config)),
       esco_files.locate_esco_files(esco_dir).fingerprint(),
       encoder_identity(config.encoder)]).encode()).hexdigest()[:24]
   path = root / "prepared" / f"{key}.npz"
@@ -175,27 +192,47 @@ def prepare_data(config: ml_collections.ConfigDict,
   return result
 
 
+@contextlib.contextmanager
+def _timed(seconds: dict[str, float], stage: str) -> Iterator[None]:
+  """Adds the wall time of the block to `seconds[stage]`."""
+  start = time.perf_counter()
+  yield
+  seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - start
+
+
 def _prepare(config, esco_dir, root):
   data = config.data
-  ontology = graph.load_ontology(esco_dir)
-  pairs = load_pairs(data, ontology, config.encoder)
-  splits.check_splits(splits.sequential_split(pairs),
-                      data.input or "the generated demo data")
+  seconds: dict[str, float] = {}
+  with _timed(seconds, "ontology"):
+    ontology = graph.load_ontology(esco_dir)
+  with _timed(seconds, "pairs"):
+    pairs = load_pairs(data, ontology, config.encoder)
+    splits.check_splits(splits.sequential_split(pairs),
+                        data.input or "the generated demo data")
   warnings = splits.small_split_warnings(splits.sequential_split(pairs))
   for message in warnings:
     logging.warning("%s", message)
-  distances = distance_cache.load_or_build_distances(
-      esco_dir, root / "ontology", ontology=ontology, progress=True)
+  with _timed(seconds, "ontology"):
+    distances = distance_cache.load_or_build_distances(
+        esco_dir, root / "ontology", ontology=ontology, progress=True)
   logging.info("Read %d pairs; enriching with %s", len(pairs), esco_dir)
-  pairs, report = enrich.enrich_pairs(pairs, ontology, distances,
-                                      progress=True)
+  with _timed(seconds, "enrichment"):
+    pairs, report = enrich.enrich_pairs(pairs, ontology, distances,
+                                        progress=True)
   print(report.summary())
   parts = splits.sequential_split(pairs)
   encoder = make_encoder(config.encoder)
   cache = embedding_cache.EmbeddingCache(root / "embeddings", encoder)
-  result = prepared.build_prepared(
-      parts, lambda texts: cache.get(texts, progress=True),
-      _similarity_fn(ontology, distances))
+
+  def embed(texts):
+    with _timed(seconds, "embedding"):
+      return cache.get(texts, progress=True)
+
+  with _timed(seconds, "preparation"):
+    result = prepared.build_prepared(
+        parts, embed,
+        lambda job_uris: _OntologyPool(ontology, distances, job_uris),
+        candidate_settings(config), pools=True)
   summary = {
       "source": data.input or f"built-in demo data ({data.num_pairs} pairs, "
                               f"seed {data.seed})",
@@ -211,5 +248,8 @@ def _prepare(config, esco_dir, root):
                  "unique_jobs": len(part.job_ids)}
           for name, part in (("train", result.train), ("val", result.val),
                              ("test", result.test))},
+      # Wall time of each stage when the data were prepared ("preparation":
+      # embedding, its share under "embedding", and the arrays).
+      "seconds": seconds,
   }
   return result, summary

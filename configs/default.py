@@ -8,6 +8,9 @@ report is. Like every config file: `data`, `encoder` and `seed` are shared
 at the top level, Phase-1 settings live under `phase1` and Phase-2 settings
 under `phase2`, e.g. --config.phase1.train.epochs=20
 --config.phase2.train.pos_weight=1.0 --config.data.input=pairs.jsonl.
+Both phases train data-parallel over every device JAX sees
+(--config.mesh.data=N: N of them); --config.distributed.* joins a run of
+several processes (README, "Scale").
 Arguments after the file name, comma separated:
 
   configs/default.py:smoke     seconds-long run: tiny random encoder,

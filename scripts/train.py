@@ -14,7 +14,19 @@ whatever JAX's default backend is (CPU, GPU or TPU); an interrupted run
 continues from its latest checkpoint when started again with the same
 workdir (with the same data and training settings: a workdir records them,
 and a run that differs is refused; `--overwrite` deletes the old run first).
+On SIGTERM, training stops at its next checkpoint (every
+`--config.phaseN.checkpoint.every_steps` steps, or at the epoch's end when
+that is 0), prints "phase N preempted at step S; rerun the same command to
+resume" and exits with status 75 (`training_loop.PREEMPTED_EXIT_CODE`).
 Compiled programs are cached under the data cache folder.
+
+Both phases train data-parallel over all devices JAX sees (or
+--config.mesh.data of them; each batch size must be a multiple of it). A
+run over several processes (GPU hosts, a TPU slice) starts the same command
+in every process with --config.distributed.coordinator_address,
+.num_processes and .process_id (or $JAX_COORDINATOR_ADDRESS,
+$JAX_NUM_PROCESSES, $JAX_PROCESS_ID; --config.distributed.auto_detect=true
+on a Cloud TPU slice, Slurm or Open MPI); process 0 writes the outputs.
 """
 
 import pathlib
@@ -27,7 +39,7 @@ import ml_collections
 from ml_collections import config_flags
 
 from cacl_jax import pipeline
-from cacl_jax.common import run_manifest
+from cacl_jax.common import distributed, run_manifest, training_loop
 from cacl_jax.experiments import config as experiment_config
 from cacl_jax.experiments import run
 
@@ -106,12 +118,22 @@ def main(argv):
                          f"{experiment_config.PHASES}, got {config.phase!r}")
   workdir = pathlib.Path(_WORKDIR.value or f"workdirs/{config.phase}")
   run.quiet_library_logs()
-  logging.info("JAX backend %s, devices %s", jax.default_backend(),
-               jax.devices())
+  distributed.initialize(config)
+  logging.info("JAX backend %s, process %d of %d, devices %s",
+               jax.default_backend(), jax.process_index(),
+               jax.process_count(), jax.devices())
   pipeline.enable_compilation_cache(pipeline.cache_root(config.data))
-  if _OVERWRITE.value and run_manifest.remove_run(workdir):
+  if (_OVERWRITE.value and distributed.is_main_process()
+      and run_manifest.remove_run(workdir)):
     logging.warning("--overwrite: deleted the earlier run in %s", workdir)
-  result = run.train_and_evaluate(config, workdir)
+  distributed.barrier("workdir ready")
+  try:
+    result = run.train_and_evaluate(config, workdir)
+  except training_loop.Preempted as e:
+    print(e, file=sys.stderr)
+    sys.exit(training_loop.PREEMPTED_EXIT_CODE)
+  if not distributed.is_main_process():
+    return
   if config.phase == "phase1":
     print(f"phase 1 AUC-ROC {result['auc_roc']:.4f}; {result['eval_path']}")
   else:

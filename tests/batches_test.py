@@ -55,12 +55,21 @@ def test_gather_batch_reads_the_right_rows():
   np.testing.assert_array_equal(b.anchor_mask_B,
                                 mask & (split.label_N[idx] == 1))
   np.testing.assert_allclose(b.weight_B, weights[idx])
+  # The synthetic pool is small: every resume lists the whole pool.
+  job = split.cand_job_RxM[resume]
+  np.testing.assert_array_equal(b.candidate_job_BxM, job)
+  np.testing.assert_array_equal(job, np.tile(np.arange(len(split.job_ids)),
+                                             (4, 1)))
   np.testing.assert_allclose(
-      b.sim_BxP, np.where(split.job_has_uris_P, split.sim_RxP[resume], 0.5))
+      b.sim_BxM,
+      np.where(split.job_has_uris_P, split.cand_sim_RxM[resume], 0.5))
   np.testing.assert_array_equal(b.has_uris_B, split.resume_has_uris_R[resume])
-  want = ~split.good_RxP[resume]
+  good = np.zeros((len(split.resume_row_R), len(split.job_ids)), bool)
+  good[split.good_pairs()] = True
+  want = ~good[resume]
   want[np.arange(4), split.job_N[idx]] = False
-  np.testing.assert_array_equal(b.candidate_BxP, want)
+  np.testing.assert_array_equal(b.candidate_BxM, want)
+  np.testing.assert_array_equal(b.uniform_candidate_BxM, want)
   np.testing.assert_allclose(b.ratios_3, ratios)
 
 
@@ -68,18 +77,18 @@ def test_job_without_uris_lands_in_the_medium_bucket():
   data = synthetic_data.make_prepared(dim=8)
   split = data.train
   uriless = ~split.job_has_uris_P
-  assert uriless.any() and (split.sim_RxP[:, uriless] == 0).all()
+  assert uriless.any() and (split.cand_sim_RxM[:, uriless] == 0).all()
   tensors = batches.split_tensors(split, data.emb_TxD,
                                   np.ones(split.num_pairs, np.float32))
   b = batches.gather_batch(tensors, jnp.arange(16), jnp.ones(16, bool),
                            jnp.asarray([0.2, 0.3, 0.5]))
-  bucket = np.asarray(negatives.distance_buckets(b.sim_BxP, 0.3, 0.6))
+  bucket = np.asarray(negatives.distance_buckets(b.sim_BxM, 0.3, 0.6))
   assert (bucket[:, uriless] == negatives.MEDIUM).all()
   # Jobs with URIs keep their §4.4 distance 1 − similarity.
   np.testing.assert_array_equal(
       bucket[:, ~uriless],
       np.asarray(negatives.distance_buckets(
-          split.sim_RxP[split.resume_N[:16]][:, ~uriless], 0.3, 0.6)))
+          split.cand_sim_RxM[split.resume_N[:16]][:, ~uriless], 0.3, 0.6)))
 
 
 def test_split_tensors_rejects_an_empty_split():

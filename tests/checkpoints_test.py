@@ -106,6 +106,37 @@ def test_save_requires_the_tracked_metric(tmp_path):
     checkpoints.Checkpoints(tmp_path, metric="x", mode="best")
 
 
+def test_checkpoints_without_metrics_are_kept_only_among_the_latest(
+    tmp_path, caplog):
+  state = make_state()
+  progress = {"values": [0.25, float("nan")], "dtype": "float32"}
+  with checkpoints.Checkpoints(tmp_path, metric="val_loss") as ckpts:
+    ckpts.save(1, bumped(state, 1), None, {"progress": progress})
+    assert ckpts.best_step() is None
+    with pytest.raises(checkpoints.CheckpointError,
+                       match=r"has a 'val_loss': steps \[1\] were saved "
+                       "without metrics"):
+      ckpts.restore_best(state)
+    ckpts.save(2, bumped(state, 2), {"val_loss": 5.0})
+    assert ckpts.all_steps() == [1, 2]
+    ckpts.save(3, bumped(state, 3), None)
+    # Step 1 is no longer among the latest two; the best one stays.
+    assert ckpts.all_steps() == [2, 3]
+    ckpts.save(4, bumped(state, 4), None, {"progress": progress})
+    assert ckpts.all_steps() == [2, 3, 4]
+    ckpts.save(5, bumped(state, 5), {"val_loss": 7.0})
+    assert ckpts.all_steps() == [2, 4, 5]
+    assert ckpts.best_step() == 2
+  assert warnings_of(caplog) == []
+  with checkpoints.Checkpoints(tmp_path, metric="val_loss") as ckpts:
+    assert ckpts.metrics(4) == {} and ckpts.custom_metadata(5) == {}
+    saved = ckpts.custom_metadata(4)["progress"]
+    assert saved["values"][0] == 0.25 and np.isnan(saved["values"][1])
+    assert saved["dtype"] == "float32"
+    step, latest = ckpts.restore_latest(state)
+    assert step == 5 and int(latest.step) == 50
+
+
 # Damaged checkpoints ------------------------------------------------------
 
 TARGET = {"w": jnp.zeros((64, 32)), "b": jnp.zeros((32,)), "epoch": np.int32(0)}

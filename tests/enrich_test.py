@@ -290,3 +290,24 @@ def test_prepare_data_script(tmp_path):
   d = dl.skill_distance_matrix(o.undirected_adjacency(), o.skill_nodes_S)
   jsonl_io.write_pairs(again, enrich.enrich_pairs(enriched, o, d)[0])
   assert out.read_bytes() == again.read_bytes()
+
+
+def test_repeated_records_are_enriched_once_and_shared(mini):
+  o, d = mini
+  first, second = _sample_pairs()[:2]
+  # Three pairs of one resume (two equal copies) and two of one job.
+  pairs = [first,
+           dataclasses.replace(second, resume=dataclasses.replace(
+               first.resume)),
+           dataclasses.replace(first, pair_id="again")]
+  out, report = enrich.enrich_pairs(pairs, o, d)
+  assert out[0].resume is out[1].resume is out[2].resume
+  assert out[0].job is out[2].job
+  # Each pair is what enriching it alone gives; counts are per pair.
+  for pair, got in zip(pairs, out):
+    alone, _ = enrich.enrich_pairs([pair], o, d)
+    assert got == alone[0]
+  singles = [enrich.enrich_pairs([p], o, d)[1] for p in pairs]
+  assert report.skills_listed == sum(r.skills_listed for r in singles)
+  assert report.skills_matched == sum(r.skills_matched for r in singles)
+  assert report.fields.resumes == 1 and report.fields.jobs == 2

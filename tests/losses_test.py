@@ -164,8 +164,12 @@ def test_batch_loss_leaves_anchors_without_negatives_out_of_the_mean():
   batch = batches.Batch(
       resume_emb_BxD=jnp.asarray(resume), pool_emb_PxD=jnp.asarray(pool),
       job_B=jnp.asarray(job), anchor_mask_B=jnp.asarray(anchor),
-      weight_B=jnp.asarray(weight), sim_BxP=jnp.zeros((4, 5), jnp.float32),
-      candidate_BxP=jnp.asarray(candidate), has_uris_B=jnp.ones(4, bool),
+      weight_B=jnp.asarray(weight),
+      candidate_job_BxM=jnp.tile(jnp.arange(5, dtype=jnp.int32), (4, 1)),
+      sim_BxM=jnp.zeros((4, 5), jnp.float32),
+      candidate_BxM=jnp.asarray(candidate),
+      uniform_candidate_BxM=jnp.asarray(candidate),
+      has_uris_B=jnp.ones(4, bool),
       ratios_3=jnp.asarray([0.2, 0.3, 0.5], jnp.float32))
   # K = 7 ≥ pool size: every candidate is drawn, whatever the key.
   settings = steps.StepSettings(

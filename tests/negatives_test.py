@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from cacl_jax.data import prepared
 from cacl_jax.phase1 import negatives as ng
 
 K = 7
@@ -20,10 +21,15 @@ def _sampler(ontology):
   return jax.jit(functools.partial(ng.sample_negatives, settings=settings))
 
 
-def sample(key, sim, candidate, has_uris, ratios, ontology=True):
+def sample(key, sim, candidate, has_uris, ratios, ontology=True,
+           uniform_candidate=None):
+  """Draws through the jitted sampler; uniform draws read `candidate` too
+  unless `uniform_candidate` is given."""
   fn = _sampler(ontology)
+  uniform = candidate if uniform_candidate is None else uniform_candidate
   return [np.asarray(x) for x in fn(key, jnp.asarray(sim, jnp.float32),
                                     jnp.asarray(candidate),
+                                    jnp.asarray(uniform),
                                     jnp.asarray(has_uris),
                                     jnp.asarray(ratios, jnp.float32))]
 
@@ -221,3 +227,116 @@ def test_validation_ratios_fixed_at_curriculum_end_or_following_epoch():
   np.testing.assert_allclose(ng.validation_ratios(epoch_ratios, END, True), END)
   np.testing.assert_allclose(ng.validation_ratios(epoch_ratios, END, False),
                              epoch_ratios)
+
+
+SMALL = ng.CandidateSettings(per_bucket=5, uniform=4, seed=3)
+
+
+def _pool_data(seed, num_resumes, pool_size):
+  """A random similarity grid (with exact ties at 0.5 and at 0.75), jobs
+  without URIs (similarity 0) and 1–3 good fits per resume."""
+  rng = np.random.default_rng(seed)
+  sim = rng.choice([0.05, 0.2, 0.35, 0.45, 0.5, 0.55, 0.65, 0.75, 0.8, 0.95],
+                   size=(num_resumes, pool_size)).astype(np.float32)
+  has_uris = rng.random(pool_size) > 0.15
+  sim[:, ~has_uris] = 0.0
+  good = np.zeros(sim.shape, bool)
+  for r in range(num_resumes):
+    good[r, rng.choice(pool_size, rng.integers(1, 4), replace=False)] = True
+  return sim, has_uris, good
+
+
+def _lists(sim, has_uris, good, settings=SMALL, chunk=4096):
+  resume_r, job_r = np.nonzero(good)
+  pool = prepared.GridPool(lambda resumes, jobs: sim[resumes], range(
+      sim.shape[1]))
+  return prepared.candidate_lists(np.arange(sim.shape[0]), pool, has_uris,
+                                  (resume_r, job_r), settings, chunk=chunk)
+
+
+def test_candidate_lists_match_a_brute_force_reference():
+  sim, has_uris, good = _pool_data(0, 30, 60)
+  lists = _lists(sim, has_uris, good)
+  c = SMALL.per_bucket
+  assert lists.job_RxM.shape == (30, SMALL.width)
+  bucket_sim = np.where(has_uris, sim, 1.0 - ng.URILESS_JOB_DISTANCE)
+  d = 1.0 - bucket_sim
+  bucket = np.where(d <= 0.3, ng.HARD, np.where(d <= 0.6, ng.MEDIUM, ng.EASY))
+  for r in range(30):
+    listed = lists.ontology_RxM[r] | lists.uniform_RxM[r]
+    job = lists.job_RxM[r]
+    assert not good[r, job[listed]].any()
+    np.testing.assert_array_equal(lists.sim_RxM[r][listed], sim[r, job[listed]])
+    for b in (ng.HARD, ng.MEDIUM):
+      block = slice(b * c, (b + 1) * c)
+      got = job[block][lists.ontology_RxM[r, block]]
+      members = np.flatnonzero((bucket[r] == b) & ~good[r])
+      assert len(set(got)) == got.size and set(got) <= set(members)
+      # The block holds the top C by similarity (ties in any order).
+      np.testing.assert_array_equal(
+          np.sort(bucket_sim[r, got])[::-1],
+          np.sort(bucket_sim[r, members])[::-1][:c])
+    # Easy and uniform blocks: the first distinct drawn jobs that qualify.
+    drawn = list(dict.fromkeys(
+        ng.draw_jobs(SMALL, np.asarray([r]), 60)[0].tolist()))
+    drawn = [j for j in drawn if not good[r, j]]
+    np.testing.assert_array_equal(
+        job[2 * c:3 * c][lists.ontology_RxM[r, 2 * c:3 * c]],
+        [j for j in drawn if bucket[r, j] == ng.EASY][:c])
+    np.testing.assert_array_equal(job[3 * c:][lists.uniform_RxM[r, 3 * c:]],
+                                  drawn[:SMALL.uniform])
+    assert not lists.uniform_RxM[r, :3 * c].any()
+    assert not lists.ontology_RxM[r, 3 * c:].any()
+
+
+def test_candidate_lists_do_not_depend_on_the_chunking():
+  sim, has_uris, good = _pool_data(1, 23, 70)
+  whole = _lists(sim, has_uris, good, chunk=4096)
+  for chunk in (1, 7):
+    parts = _lists(sim, has_uris, good, chunk=chunk)
+    for field in ("job_RxM", "sim_RxM", "ontology_RxM", "uniform_RxM"):
+      np.testing.assert_array_equal(getattr(parts, field),
+                                    getattr(whole, field))
+
+
+def test_candidate_lists_grow_with_resumes_not_with_the_pool():
+  for pool_size in (60, 600):
+    sim, has_uris, good = _pool_data(2, 12, pool_size)
+    lists = _lists(sim, has_uris, good)
+    assert lists.job_RxM.shape == lists.sim_RxM.shape == (12, SMALL.width)
+    assert lists.ontology_RxM.shape == lists.uniform_RxM.shape == (
+        12, SMALL.width)
+
+
+def test_a_small_pool_is_listed_whole_in_pool_order():
+  sim, has_uris, good = _pool_data(3, 9, SMALL.width)
+  lists = _lists(sim, has_uris, good)
+  np.testing.assert_array_equal(lists.job_RxM,
+                                np.tile(np.arange(SMALL.width), (9, 1)))
+  np.testing.assert_array_equal(lists.sim_RxM, sim)
+  np.testing.assert_array_equal(lists.ontology_RxM, ~good)
+  np.testing.assert_array_equal(lists.uniform_RxM, ~good)
+
+
+def test_hash_uniform_depends_on_its_keys_alone():
+  u = ng.hash_uniform(7, np.arange(1000)[:, None], np.arange(3)[None, :])
+  assert u.shape == (1000, 3) and (u >= 0).all() and (u < 1).all()
+  np.testing.assert_array_equal(u[500:], ng.hash_uniform(
+      7, np.arange(500, 1000)[:, None], np.arange(3)[None, :]))
+  assert not np.array_equal(u, ng.hash_uniform(8, np.arange(1000)[:, None],
+                                               np.arange(3)[None, :]))
+  # Roughly uniform: a Kolmogorov–Smirnov test against U(0, 1).
+  assert stats.kstest(u.ravel(), "uniform").pvalue > 1e-3
+
+
+def test_uniform_draws_read_the_uniform_slots():
+  num_anchors = 50
+  sim = np.full((num_anchors, 12), 0.9, np.float32)
+  ontology_slots = np.arange(12) < 6
+  idx, mask, _ = sample(jax.random.key(1), sim,
+                        np.tile(ontology_slots, (num_anchors, 1)),
+                        np.zeros(num_anchors, bool), START,
+                        uniform_candidate=np.tile(~ontology_slots,
+                                                  (num_anchors, 1)))
+  assert mask.all() == (K <= 6) or mask.sum(axis=1).max() == 6
+  assert (idx[mask] >= 6).all()

@@ -71,7 +71,7 @@ def test_metrics_match_references(setup):
   # Job ranking: every resume with a good fit against the whole test pool.
   ap, ndcg = [], []
   for r in range(len(test.resume_row_R)):
-    relevant = test.good_RxP[r]
+    relevant = _good(test)[r]
     if not relevant.any():
       continue
     scores = _numpy_logits(params,
@@ -99,6 +99,14 @@ def test_metrics_match_references(setup):
   assert got["resume_ranking"]["mrr"] == pytest.approx(np.mean(rr), abs=1e-6)
 
 
+def _good(split):
+  """bool [R, P]: the resume is a good fit for the job in the split."""
+  good = np.zeros((len(split.resume_row_R), len(split.job_row_P)), bool)
+  good[split.resume_N[split.label_N == 1], split.job_N[split.label_N == 1]] = (
+      True)
+  return good
+
+
 def _grid_logits(params, emb, split):
   num_r, num_p = len(split.resume_row_R), len(split.job_row_P)
   return _numpy_logits(params, emb[np.repeat(split.resume_row_R, num_p)],
@@ -111,7 +119,7 @@ def test_original_ranking_protocols(setup):
   got, _ = evaluate.evaluate(model, params, emb, data, ranking_negatives=4,
                              ranking_seed=11)
   test = data.test
-  logit_rxp, good = _grid_logits(params, emb, test), test.good_RxP
+  logit_rxp, good = _grid_logits(params, emb, test), _good(test)
 
   # Job ranking: each good-fit pair's job among 4 other jobs, drawn by
   # ordering the resume's non-good-fit jobs by the seeded uniform keys.
@@ -222,3 +230,26 @@ def test_phase1_summary_from_its_workdir(tmp_path):
                                                               0.70, 13)
   assert (s.train_loss_final, s.val_loss_final) == (0.515, 0.806)
   assert s.training_time_s == 50.0 and s.job_map is None
+
+
+def test_job_ranking_caps_its_query_resumes(setup):
+  data, emb, model, params = setup
+  test = data.test
+  good = _good(test)
+  logit_rxp = _grid_logits(params, emb, test)
+  queries = np.flatnonzero(good.any(axis=1))
+  assert queries.size > 3
+  got = evaluate.job_ranking(model, params, emb, test, seed=4, max_resumes=3)
+  chosen = np.sort(np.random.default_rng(4).choice(queries, 3, replace=False))
+  ap = [metrics.average_precision_score(good[r], logit_rxp[r])
+        for r in chosen]
+  assert got["num_queries"] == 3
+  assert got["resumes_left_out"] == queries.size - 3
+  assert got["skipped_no_relevant"] == len(test.resume_row_R) - queries.size
+  assert got["map"] == pytest.approx(np.mean(ap), abs=1e-6)
+  # Without a cap (and in chunks of resumes) every query resume is ranked.
+  full = evaluate.job_ranking(model, params, emb, test, seed=4)
+  assert (full["num_queries"], full["resumes_left_out"]) == (queries.size, 0)
+  assert full["map"] == pytest.approx(np.mean(
+      [metrics.average_precision_score(good[r], logit_rxp[r])
+       for r in queries]), abs=1e-6)

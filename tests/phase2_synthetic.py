@@ -9,6 +9,7 @@ learnable from them.
 import numpy as np
 
 from cacl_jax.data import prepared
+from cacl_jax.phase1 import negatives
 
 NUM_CATEGORIES = 4
 
@@ -43,7 +44,8 @@ def _split(rng, row0, num_resumes, num_jobs, num_pairs, emb_rows):
       resume_row_R=resume_rows, resume_has_uris_R=np.ones(num_resumes, bool),
       job_row_P=job_rows, job_has_uris_P=np.ones(num_jobs, bool),
       job_ids=tuple(f"j{row0}_{i}" for i in range(num_jobs)),
-      sim_RxP=sim, good_RxP=good)
+      **prepared.candidate_fields(
+          negatives.whole_pool_candidates(sim, good)))
   return split, row0 + num_resumes + num_jobs
 
 

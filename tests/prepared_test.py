@@ -101,12 +101,17 @@ def test_build_prepared_from_records(tmp_path):
   # j3's only URI is unknown to the ontology: it has URIs, none with a path.
   np.testing.assert_array_equal(tr.job_has_uris_P, [True, False, True])
   # {Python, unknown} vs {Python}: (1 + 0) / 2 one way, 1 the other (§4.4).
-  np.testing.assert_allclose(tr.sim_RxP, [[0.75, 0.0, 0.0], [0.0, 0.0, 0.0]],
-                             rtol=1e-6)
-  np.testing.assert_array_equal(tr.good_RxP, [[True, False, False],
-                                              [False, False, False]])
+  # A pool this small is listed whole, in pool order, good fits left out.
+  np.testing.assert_array_equal(tr.cand_job_RxM, [[0, 1, 2], [0, 1, 2]])
+  np.testing.assert_allclose(tr.cand_sim_RxM,
+                             [[0.75, 0.0, 0.0], [0.0, 0.0, 0.0]], rtol=1e-6)
+  for mask in (tr.cand_ontology_RxM, tr.cand_uniform_RxM):
+    np.testing.assert_array_equal(mask, [[False, True, True],
+                                         [True, True, True]])
+  np.testing.assert_array_equal(np.stack(tr.good_pairs()), [[0], [0]])
   np.testing.assert_array_equal(data.test.job_has_uris_P, [False])
-  np.testing.assert_allclose(data.val.sim_RxP, [[np.exp(-2.8)]], rtol=1e-6)
+  np.testing.assert_allclose(data.val.cand_sim_RxM, [[np.exp(-2.8)]],
+                             rtol=1e-6)
   loaded, _ = prepared.load_cached(saved(tmp_path, data))
   assert_same(data, loaded)
 
@@ -166,7 +171,7 @@ def _flip_byte(path):
     ("manifest_without_files", "key.manifest.json",
      r"^unreadable manifest \(KeyError: 'files'\)$"),
     ("old_format", "key.manifest.json",
-     r"^format 'prepared-cache/1', expected 'prepared-cache/2'$"),
+     r"^format 'prepared-cache/1', expected 'prepared-cache/3'$"),
 ])
 def test_damage_is_detected(tmp_path, damage, file, reason):
   path = saved(tmp_path)
@@ -224,8 +229,9 @@ def _rewrite_npz(path, change):
     (lambda a: a.update(
         {"train/label_N": a["train/label_N"].astype(np.int64)}),
      "array train/label_N is int64(60,), expected int32(60,)"),
-    (lambda a: a.update({"test/sim_RxP": a["test/sim_RxP"][:, :-1]}),
-     "array test/sim_RxP is float32(15, 5), expected float32(15, 6)"),
+    (lambda a: a.update({"test/cand_sim_RxM":
+                             a["test/cand_sim_RxM"][:, :-1]}),
+     "array test/cand_sim_RxM is float32(15, 5), expected float32(15, 6)"),
     (lambda a: a.update({"val/job_N": a["val/job_N"] + 6}),
      "array val/job_N holds indices outside [0, 6)"),
 ])

@@ -221,3 +221,36 @@ def test_resume_ranking_original_filter():
   assert out["ndcg"] == pytest.approx(1 / 2)
   assert out["skipped_no_relevant"] == 1 and out["skipped_too_few"] == 0
   assert out["skipped_no_negative"] == 2
+
+
+def test_sampled_candidates_in_chunks_are_the_same_draw():
+  rng = np.random.default_rng(9)
+  good = rng.random((40, 30)) < 0.1
+  good[3] = True  # a resume that fits the whole pool: short lists
+  whole = ranking.sample_job_candidates(good, num_negatives=5, seed=2)
+  for chunk in (1, 3, 1000):
+    parts = ranking.sample_job_candidates_of(*np.nonzero(good), 30, 5, 2,
+                                             chunk=chunk)
+    for got, want in zip(parts, whole):
+      np.testing.assert_array_equal(got, want)
+  want_resume, want_lists = _expected_candidates(good, 5, 2)
+  np.testing.assert_array_equal(whole[0], want_resume)
+  for jobs, valid, want in zip(whole[1], whole[2], want_lists):
+    np.testing.assert_array_equal(jobs[valid], want)
+
+
+def test_combined_groups_of_queries_equal_all_queries():
+  rng = np.random.default_rng(6)
+  scores = rng.normal(size=(30, 12))
+  relevant = rng.random((30, 12)) < 0.2
+  relevant[:, 0] = True
+  valid = rng.random((30, 12)) < 0.9
+  valid[:, 0] = True
+  whole = ranking.ranking_metrics(relevant, scores, valid)
+  parts = [ranking.ranking_metrics(relevant[s], scores[s], valid[s])
+           for s in (slice(0, 7), slice(7, 7), slice(7, 30))]
+  combined = ranking.combine_rankings(parts)
+  assert combined.keys() == whole.keys()
+  for name, value in whole.items():
+    assert combined[name] == pytest.approx(value, rel=1e-12)
+  assert math.isnan(ranking.combine_rankings([])["map"])

@@ -39,6 +39,25 @@ def test_same_run_resumes_with_its_id_and_resumable_fields_may_change(
       "train"]["log_every"] == 10
 
 
+def test_device_count_and_checkpoint_interval_may_change_on_resume(tmp_path):
+  config = _config()
+  config.mesh = {"data": 0}
+  config.checkpoint = {"every_steps": 0}
+  first = run_manifest.start_run(tmp_path, config, "f" * 64)
+  config.mesh.data, config.checkpoint.every_steps = 8, 5
+  assert run_manifest.start_run(tmp_path, config, "f" * 64)["run_id"] == \
+      first["run_id"]
+
+
+def test_check_run_writes_nothing(tmp_path):
+  run = run_manifest.check_run(tmp_path, _config(), "f" * 64)
+  assert list(tmp_path.iterdir()) == []
+  run_manifest.write_run(tmp_path, _config(), run)
+  assert json.loads((tmp_path / "run.json").read_text()) == run
+  with pytest.raises(run_manifest.RunMismatch, match="learning_rate"):
+    run_manifest.check_run(tmp_path, _config(lr=0.1), "f" * 64)
+
+
 def test_changed_setting_or_data_is_named_with_the_way_out(tmp_path):
   run_manifest.start_run(tmp_path, _config(), "a" * 64)
   with pytest.raises(run_manifest.RunMismatch) as e:

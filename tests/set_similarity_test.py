@@ -256,3 +256,41 @@ def test_similarity_table():
   assert table.shape == (256,) and table[dl.NO_PATH] == 0.0
   np.testing.assert_allclose(table[[0, 2, 4]],
                              [1.0, math.exp(-1.4), math.exp(-2.8)], rtol=1e-6)
+
+
+def _random_sets(rng, n, num_skills, longest):
+  """Sets of 0…longest skill rows, some holding an unknown URI (NO_ROW)."""
+  sets = []
+  for _ in range(n):
+    rows = list(rng.choice(num_skills, rng.integers(0, longest + 1)))
+    if rows and rng.random() < 0.2:
+      rows[0] = NO_ROW
+    sets.append(rows)
+  return ss.pad_skill_sets(sets)
+
+
+def test_pool_similarity_matches_the_grid_and_finds_every_close_pair():
+  rng = np.random.default_rng(5)
+  # Distances 0–3 and no path, so that close pairs (d ≤ 1) exist.
+  d = rng.choice([1, 2, 3, dl.NO_PATH], size=(40, 40)).astype(np.uint8)
+  d = np.minimum(d, d.T)
+  np.fill_diagonal(d, 0)
+  a_idx, a_mask = _random_sets(rng, 30, 40, 5)
+  b_idx, b_mask = _random_sets(rng, 50, 40, 4)
+  want = np.asarray([[reference_similarity(
+      d, [int(x) for x in a_idx[i][a_mask[i]]],
+      [int(y) for y in b_idx[j][b_mask[j]]]) for j in range(50)]
+                     for i in range(30)])
+  sets = ss.PoolSimilarity(d, b_idx, b_mask).sets(a_idx, a_mask)
+  np.testing.assert_allclose(sets.grid(), want, atol=1e-6)
+  a_q, b_q = rng.integers(0, 30, 200), rng.integers(0, 50, 200)
+  np.testing.assert_allclose(sets.pairs(a_q, b_q), want[a_q, b_q], atol=1e-6)
+  for bound in (0.3, 0.4, 0.6):
+    a_q, b_q, sim_q = sets.close_pairs(bound)
+    found = set(zip(a_q.tolist(), b_q.tolist()))
+    reaching = set(zip(*np.nonzero(want >= bound)))
+    assert reaching and reaching <= found
+    # The sparse bound leaves out most pairs that cannot reach it.
+    assert len(found) < want.size / 2
+    np.testing.assert_allclose(sim_q, want[a_q, b_q], atol=1e-6)
+    assert (np.diff(a_q * 50 + b_q) > 0).all()  # row-major, no repeats

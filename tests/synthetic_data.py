@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from cacl_jax.data import prepared, records
+from cacl_jax.phase1 import negatives
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -58,9 +59,9 @@ def make_split(rng: np.random.Generator, num_pairs: int, num_resumes: int,
       job_row_P=(job_row0 + np.arange(num_jobs)).astype(np.int32),
       job_has_uris_P=job_has_uris,
       job_ids=tuple(f"j{job_row0 + i}" for i in range(num_jobs)),
-      sim_RxP=np.where(job_has_uris, rng.random((num_resumes, num_jobs)),
-                       0.0).astype(np.float32),
-      good_RxP=good)
+      **prepared.candidate_fields(negatives.whole_pool_candidates(
+          np.where(job_has_uris, rng.random((num_resumes, num_jobs)),
+                   0.0).astype(np.float32), good)))
 
 
 def make_prepared(seed: int = 0, dim: int = 768,
@@ -77,7 +78,10 @@ def make_prepared(seed: int = 0, dim: int = 768,
   emb = _unit(rng.normal(size=(row, dim)))
   for split in splits:
     jobs = emb[split.job_row_P]
-    pull = split.good_RxP.astype(np.float32) @ jobs
+    good = np.zeros((len(split.resume_row_R), len(split.job_row_P)),
+                    np.float32)
+    good[split.good_pairs()] = 1.0
+    pull = good @ jobs
     emb[split.resume_row_R] = _unit(emb[split.resume_row_R] + signal * pull)
   return prepared.PreparedData(emb_TxD=emb, train=splits[0], val=splits[1],
                                test=splits[2])

@@ -1,12 +1,15 @@
 """Orbax checkpoints that keep the latest steps and the best one(s) by a metric.
 
 A training state (any pytree flax can serialise: a TrainState, nested dicts
-of arrays) is saved as its flax state dict together with scalar metrics. The
-latest checkpoint resumes an interrupted run; the best one (e.g. lowest
-validation loss) is what evaluation and later phases load. Restoring needs a
-target of the same structure — concrete or `jax.ShapeDtypeStruct` leaves —
-and fails with a message naming the differing entries when the checkpoint
-was written for another model.
+of arrays) is saved as its flax state dict together with scalar metrics and,
+optionally, JSON custom metadata (Orbax writes both into the step folder in
+the same commit as the state). The latest checkpoint resumes an interrupted
+run; the best one (e.g. lowest validation loss) is what evaluation and later
+phases load. A checkpoint saved without metrics (e.g. one inside an epoch,
+which has no validation loss) is never a best one and is kept only while it
+is among the latest. Restoring needs a target of the same structure —
+concrete or `jax.ShapeDtypeStruct` leaves — and fails with a message naming
+the differing entries when the checkpoint was written for another model.
 
 Damage is detected rather than resumed from: `save` refuses a state with NaN
 or inf values, and records the SHA-256 and size of every file of the step
@@ -17,11 +20,19 @@ that every restored floating value is finite. `restore_latest` and
 `restore_best` move a damaged step folder out of Orbax's directory into
 `<directory>.damaged/` (nothing is deleted, and the step number can be saved
 again) with a WARNING, then fall back to the next checkpoint.
+
+In a multi-process run (`common.distributed`) every process takes part in
+each save and restore, and process 0 alone writes `CHECKSUM_FILE`, once all
+have finished saving. A restored array is placed like the target's array
+when that is on a mesh, else on this process's first device, whatever
+devices the checkpoint was saved from.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging as std_logging
 import pathlib
 import shutil
 from typing import Any, Callable, Mapping
@@ -33,7 +44,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
-from cacl_jax.common import files
+from cacl_jax.common import distributed, files
 
 PyTree = Any
 
@@ -41,6 +52,24 @@ PyTree = Any
 CHECKSUM_FILE = "cacl_checksums.json"
 # The latest steps kept, so that a damaged latest one has a fallback.
 KEEP_LATEST = 2
+
+
+def _no_metrics_warning(record: std_logging.LogRecord) -> bool:
+  """False for the WARNING Orbax logs at every save without metrics."""
+  return not record.getMessage().startswith("Requested `tracked_metric`")
+
+
+@contextlib.contextmanager
+def _quiet_no_metrics_warning(active: bool):
+  """Within the block (when `active`), that WARNING is dropped: a save
+  without metrics is intended here (see `Checkpoints`)."""
+  logger = logging.get_absl_logger()
+  if active:
+    logger.addFilter(_no_metrics_warning)
+  try:
+    yield
+  finally:
+    logger.removeFilter(_no_metrics_warning)
 
 
 class CheckpointError(RuntimeError):
@@ -73,9 +102,20 @@ def _flat_specs(tree) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
   return {jax.tree_util.keystr(path): _leaf_spec(leaf) for path, leaf in flat}
 
 
+def _placement(x) -> jax.sharding.Sharding:
+  """Where a restored leaf goes: a target array's mesh placement (e.g.
+  replicated for training on several devices or processes), else this
+  process's first device, whatever devices the checkpoint was saved from."""
+  sharding = getattr(x, "sharding", None)
+  if isinstance(sharding, jax.sharding.NamedSharding):
+    return sharding
+  return jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+
+
 def _abstract(state_dict: PyTree) -> PyTree:
-  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(*_leaf_spec(x)),
-                      state_dict)
+  return jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(*_leaf_spec(x), sharding=_placement(x)),
+      state_dict)
 
 
 def _non_finite_leaves(tree: PyTree) -> list[str]:
@@ -151,7 +191,9 @@ class Checkpoints:
   """Saves and restores training states under `directory`.
 
   Keeps the `KEEP_LATEST` most recent checkpoints plus the `keep_best` best
-  ones by `metrics[metric]` (`mode` "min" or "max"). Saving is synchronous,
+  ones by `metrics[metric]` (`mode` "min" or "max") among those saved with
+  metrics; one saved without goes once `KEEP_LATEST` newer ones exist, so
+  it never displaces a best one. Saving is synchronous,
   so a checkpoint that `save` returned from is complete on disk, checksums
   included. Damaged checkpoints that `restore_latest` or `restore_best` come
   across are moved to `damaged_directory`.
@@ -172,7 +214,8 @@ class Checkpoints:
     policy = ocp.checkpoint_managers.AnyPreservationPolicy([
         ocp.checkpoint_managers.LatestN(n=KEEP_LATEST),
         ocp.checkpoint_managers.BestN(get_metric_fn=best_fn,
-                                      reverse=(mode == "min"), n=keep_best),
+                                      reverse=(mode == "min"), n=keep_best,
+                                      keep_checkpoints_without_metrics=False),
     ])
     self._manager = ocp.CheckpointManager(
         self.directory,
@@ -194,15 +237,19 @@ class Checkpoints:
     """The folder Orbax writes `step` to."""
     return self.directory / str(step)
 
-  def save(self, step: int, state: PyTree, metrics: Mapping[str, float]
-           ) -> None:
+  def save(self, step: int, state: PyTree,
+           metrics: Mapping[str, float] | None,
+           custom_metadata: Mapping[str, Any] | None = None) -> None:
     """Saves `state` as `step`, then records the checksums of its files.
 
-    Raises NonFiniteStateError, before writing anything, when a floating
-    leaf of `state` holds a NaN or an inf, so that a diverged run cannot
-    replace good checkpoints with a state it could not resume from.
+    `metrics` None saves a checkpoint that is never a best one (see the
+    class docstring); `custom_metadata`, JSON values, is read back with
+    `custom_metadata(step)`. Raises NonFiniteStateError, before writing
+    anything, when a floating leaf of `state` holds a NaN or an inf, so that
+    a diverged run cannot replace good checkpoints with a state it could not
+    resume from.
     """
-    if self.metric not in metrics:
+    if metrics is not None and self.metric not in metrics:
       raise ValueError(f"metrics lack {self.metric!r}: {sorted(metrics)}")
     tree = flax.serialization.to_state_dict(state)
     bad = _non_finite_leaves(tree)
@@ -210,12 +257,19 @@ class Checkpoints:
       raise NonFiniteStateError(
           f"refusing to save step {step} to {self.directory}: NaN or inf in "
           f"{_listing(bad)}; the checkpoints already there are unchanged")
-    saved = self._manager.save(
-        int(step), args=ocp.args.StandardSave(tree),
-        metrics={k: float(v) for k, v in metrics.items()})
+    with _quiet_no_metrics_warning(metrics is None):
+      saved = self._manager.save(
+          int(step), args=ocp.args.StandardSave(tree),
+          metrics=(None if metrics is None
+                   else {k: float(v) for k, v in metrics.items()}),
+          custom_metadata=dict(custom_metadata or {}))
     self._manager.wait_until_finished()
-    if saved:
+    # In a multi-process run every process writes its part; process 0
+    # records the checksums once all are done, and the others wait for them.
+    distributed.barrier(f"checkpoint {step} saved")
+    if saved and distributed.is_main_process():
       _write_checksums(self.step_dir(step))
+    distributed.barrier(f"checkpoint {step} checksums")
 
   def all_steps(self) -> list[int]:
     return list(self._manager.all_steps())
@@ -227,7 +281,19 @@ class Checkpoints:
     return self._manager.best_step()
 
   def metrics(self, step: int) -> dict[str, float]:
+    """The metrics saved with `step`; {} for one saved without."""
     return dict(self._manager.metrics(step) or {})
+
+  def custom_metadata(self, step: int) -> dict[str, Any]:
+    """The custom metadata saved with `step` ({} when none was).
+
+    Raises CheckpointError when the step's metadata cannot be read.
+    """
+    try:
+      return dict(self._manager.metadata(step).custom_metadata or {})
+    except Exception as e:  # Orbax raises many kinds.
+      raise CheckpointError(f"the metadata of checkpoint {self.step_dir(step)}"
+                            f" is unreadable ({_short(e)})") from e
 
   def _saved_specs(self, step: int) -> dict:
     """Shapes and dtypes the checkpoint holds; _Damaged if unreadable."""
@@ -296,14 +362,19 @@ class Checkpoints:
 
   def _set_aside(self, step: int, damage: _Damaged,
                  next_step: Callable[[], int | None]) -> pathlib.Path:
-    """Moves the damaged `step` out of Orbax's directory and warns."""
+    """Moves the damaged `step` out of Orbax's directory and warns (process
+    0 moves it; every process of a multi-process run waits for the move)."""
     source, target = self.step_dir(step), self._aside_path(step, damage.slug)
-    try:
-      target.parent.mkdir(parents=True, exist_ok=True)
-      shutil.move(source, target)
-    except OSError as e:
-      raise CheckpointError(f"checkpoint {source} is damaged ({damage.detail}) "
-                            f"and could not be moved to {target}: {e}") from e
+    distributed.barrier(f"checkpoint {step} found damaged")
+    if distributed.is_main_process():
+      try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(source, target)
+      except OSError as e:
+        raise CheckpointError(
+            f"checkpoint {source} is damaged ({damage.detail}) and could not "
+            f"be moved to {target}: {e}") from e
+    distributed.barrier(f"checkpoint {step} set aside")
     self._manager.reload()
     following = next_step()
     then = ("no other checkpoint is left" if following is None
@@ -352,4 +423,8 @@ class Checkpoints:
       raise CheckpointError(
           f"no good checkpoint in {self.directory}: all {moved} were damaged "
           f"and have been moved to {self.damaged_directory}")
+    if self.all_steps():
+      raise CheckpointError(
+          f"no checkpoint in {self.directory} has a {self.metric!r}: steps "
+          f"{self.all_steps()} were saved without metrics")
     raise CheckpointError(f"no checkpoint in {self.directory}")

@@ -72,7 +72,7 @@ def check_finite(phase: str, values: Mapping[str, np.ndarray], *,
       f"{phase} diverged: {what} at step {first_step + i} (epoch {epoch}, "
       f"batch {i + 1}). Likely cause: "
       f"{likely_causes(settings, phase.replace(' ', '') + '.')}. Nothing of "
-      "this epoch was saved; the checkpoints of earlier epochs are kept.")
+      "this step was saved; the checkpoints before it are kept.")
 
 
 def collapse_warning(what: str, scores_N: np.ndarray) -> str | None:

@@ -5,7 +5,9 @@ TensorBoard scalar per value (under `<workdir>/tensorboard`). A run resumed
 from a checkpoint at step S first drops what an interrupted run logged after
 S — JSON lines are rewritten, TensorBoard events purged — so the history
 reads like that of an uninterrupted run. `read_history` and `series` read
-the JSON lines back, e.g. for loss-curve plots.
+the JSON lines back, e.g. for loss-curve plots. In a multi-process run only
+process 0 writes (`distributed.is_main_process`); the others' logs are
+no-ops.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any, Mapping
 import numpy as np
 import tensorboardX
 
-from cacl_jax.common import files
+from cacl_jax.common import distributed, files
 
 JSONL_NAME = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
@@ -55,8 +57,11 @@ class MetricsLog:
 
   def __init__(self, workdir: str | pathlib.Path, start_step: int = 0):
     self.workdir = pathlib.Path(workdir)
-    self.workdir.mkdir(parents=True, exist_ok=True)
     self.path = self.workdir / JSONL_NAME
+    self._file = self._writer = None
+    if not distributed.is_main_process():
+      return
+    self.workdir.mkdir(parents=True, exist_ok=True)
     kept = [r for r in read_history(self.workdir) if r["step"] <= start_step]
     text = "".join(json.dumps(r) + "\n" for r in kept).encode("utf-8")
     files.atomic_write(self.path, lambda f: f.write(text))
@@ -73,6 +78,8 @@ class MetricsLog:
   def write(self, step: int, scalars: Mapping[str, Any], **fields: Any
             ) -> None:
     """Logs `scalars` at `step`; `fields` (e.g. epoch) go to JSON only."""
+    if self._file is None:
+      return
     record = {"step": int(step)}
     record.update({k: files.jsonable(v) for k, v in fields.items()})
     record.update({k: files.jsonable(v) for k, v in scalars.items()})
@@ -82,9 +89,11 @@ class MetricsLog:
       self._writer.add_scalar(name, float(value), int(step))
 
   def flush(self) -> None:
-    self._file.flush()
-    self._writer.flush()
+    if self._file is not None:
+      self._file.flush()
+      self._writer.flush()
 
   def close(self) -> None:
-    self._file.close()
-    self._writer.close()
+    if self._file is not None:
+      self._file.close()
+      self._writer.close()

@@ -29,7 +29,8 @@ CHECKPOINT_DIR = "checkpoints"
 # Dotted config paths that may change between a run and its resumption:
 # logging, execution strategy and where caches or earlier runs live.
 RESUMABLE_FIELDS = ("train.log_every", "train.scan_epochs", "data.cache_dir",
-                    "encoder.batch_tokens", "phase1_workdir")
+                    "encoder.batch_tokens", "phase1_workdir",
+                    "checkpoint.every_steps", "mesh.data")
 _HOW_TO_START_FRESH = ("Start a fresh run with --workdir=NEW_DIR, or rerun "
                        "with --overwrite to delete {workdir} and train from "
                        "scratch.")
@@ -59,7 +60,7 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
   return flat
 
 
-SHARED_FIELDS = ("phase", "seed", "data", "encoder")
+SHARED_FIELDS = ("phase", "seed", "data", "encoder", "mesh")
 
 
 def flag_path(config: Mapping, path: str) -> str:
@@ -103,15 +104,17 @@ def _has_checkpoints(workdir: pathlib.Path) -> bool:
   return folder.is_dir() and any(folder.iterdir())
 
 
-def start_run(workdir: str | pathlib.Path,
+def check_run(workdir: str | pathlib.Path,
               config: ml_collections.ConfigDict | Mapping,
               data_fingerprint: str,
               links: Mapping[str, str] | None = None) -> dict:
-  """Checks that `workdir` may hold this run, then records it; returns run.json.
+  """Checks that `workdir` may hold this run; returns its run.json content.
 
   A workdir with an earlier run of the same data, settings and links is
   resumed (its run id kept). Raises `RunMismatch` naming each difference
   when they differ, and when the workdir holds checkpoints but no record.
+  Writes nothing (`write_run` does), so that every process of a
+  multi-process run can check and process 0 alone write.
   """
   workdir = pathlib.Path(workdir)
   current = config_to_dict(config)
@@ -149,8 +152,25 @@ def start_run(workdir: str | pathlib.Path,
           "started", datetime.datetime.now(datetime.timezone.utc)
           .isoformat(timespec="seconds")),
   }
-  files.write_json(workdir / CONFIG_FILE, current)
+  return run
+
+
+def write_run(workdir: str | pathlib.Path,
+              config: ml_collections.ConfigDict | Mapping, run: dict) -> None:
+  """Records `config` as config.json and `run` (from `check_run`) as
+  run.json."""
+  workdir = pathlib.Path(workdir)
+  files.write_json(workdir / CONFIG_FILE, config_to_dict(config))
   files.write_json(workdir / RUN_FILE, run)
+
+
+def start_run(workdir: str | pathlib.Path,
+              config: ml_collections.ConfigDict | Mapping,
+              data_fingerprint: str,
+              links: Mapping[str, str] | None = None) -> dict:
+  """`check_run`, then `write_run`; returns run.json's content."""
+  run = check_run(workdir, config, data_fingerprint, links)
+  write_run(workdir, config, run)
   return run
 
 

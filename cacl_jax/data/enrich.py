@@ -188,6 +188,20 @@ def enrich_job(job: records.Job,
   return dataclasses.replace(job, required_skills=skills, skill_uris=uris)
 
 
+def _skills_left_out(pairs: Sequence[records.Pair]) -> int:
+  """Skill mentions, per pair and side, that the §5.3 texts leave out
+  (each distinct record, shared by its pairs, counted once per pair)."""
+  per_record: dict[int, int] = {}
+  total = 0
+  for pair in pairs:
+    for record, skills in ((pair.resume, pair.resume.skills),
+                           (pair.job, pair.job.required_skills)):
+      if id(record) not in per_record:
+        per_record[id(record)] = serialize.skills_left_out(skills)
+      total += per_record[id(record)]
+  return total
+
+
 def quality_tier(resume_known: int, resume_listed: int, job_known: int,
                  job_listed: int) -> str:
   """A / B / C from the known-URI and listed-skill counts of both sides."""
@@ -201,6 +215,40 @@ def quality_tier(resume_known: int, resume_listed: int, job_known: int,
   return "B"
 
 
+def _fill_fields(pairs: Sequence[records.Pair]
+                 ) -> tuple[list[records.Pair], text_fields.FieldCounts]:
+  """`text_fields.fill_pairs` of `pairs`, reading each distinct resume (by
+  value) and job (by job_id) once: the fields are filled on one pair per
+  distinct record, whose filled records then replace them in every pair."""
+  first: dict = {}
+  for i, pair in enumerate(pairs):
+    first.setdefault(("resume", pair.resume), i)
+    first.setdefault(("job", pair.job.job_id), i)
+  chosen = sorted(set(first.values()))
+  filled, counts = text_fields.fill_pairs([pairs[i] for i in chosen])
+  resumes = {pairs[i].resume: f.resume for i, f in zip(chosen, filled)}
+  jobs = {pairs[i].job.job_id: f.job for i, f in zip(chosen, filled)}
+  return [dataclasses.replace(p, resume=resumes[p.resume],
+                              job=jobs[p.job.job_id]) for p in pairs], counts
+
+
+class _SideMapper:
+  """`_map_side` once per distinct record, its counts added per use."""
+
+  def __init__(self, index: skill_index_lib.SkillIndex, counts: _Counts):
+    self._index, self._counts, self._done = index, counts, {}
+
+  def __call__(self, key, skills, carried):
+    if key not in self._done:
+      own = _Counts()
+      self._done[key] = (_map_side(skills, carried, self._index, own), own)
+    result, own = self._done[key]
+    for field in dataclasses.fields(_Counts):
+      setattr(self._counts, field.name, getattr(self._counts, field.name)
+              + getattr(own, field.name))
+    return result
+
+
 def enrich_pairs(pairs: Iterable[records.Pair],
                  ontology: graph_lib.Ontology, distances: np.ndarray, *,
                  progress: bool = False, chunk: int = 1024
@@ -209,26 +257,32 @@ def enrich_pairs(pairs: Iterable[records.Pair],
 
   `distances` is the uint8 [S, S] matrix of `ontology` (row order of its
   `SkillIndex`), e.g. from `distance_cache.load_or_build_distances`. The
-  report's `warnings()` are logged.
+  report's `warnings()` are logged. Each distinct resume and job is read and
+  mapped once, and its enriched record is shared by the pairs holding it.
   """
   index = ontology.skill_index
-  pairs, fields = text_fields.fill_pairs(pairs)
+  pairs, fields = _fill_fields(list(pairs))
   counts = _Counts()
+  map_side = _SideMapper(index, counts)
+  # After `_fill_fields`, equal records are one object: keyed by identity.
+  enriched: dict[int, object] = {}
   mapped, tiers, resume_known, job_known = [], [], {}, {}
   for pair in tqdm.tqdm(pairs, desc="map skills", unit="pair",
                         disable=not progress):
-    r_skills, r_uris, r_known = _map_side(
-        pair.resume.skills, pair.resume.skill_uris, index, counts)
-    j_skills, j_uris, j_known = _map_side(
-        pair.job.required_skills, pair.job.skill_uris, index, counts)
-    mapped.append(dataclasses.replace(
-        pair,
-        resume=dataclasses.replace(pair.resume, skills=r_skills,
-                                   skill_uris=r_uris),
-        job=dataclasses.replace(pair.job, required_skills=j_skills,
-                                skill_uris=j_uris)))
+    r_skills, r_uris, r_known = map_side(
+        id(pair.resume), pair.resume.skills, pair.resume.skill_uris)
+    j_skills, j_uris, j_known = map_side(
+        id(pair.job), pair.job.required_skills, pair.job.skill_uris)
+    if id(pair.resume) not in enriched:
+      enriched[id(pair.resume)] = dataclasses.replace(
+          pair.resume, skills=r_skills, skill_uris=r_uris)
+    if id(pair.job) not in enriched:
+      enriched[id(pair.job)] = dataclasses.replace(
+          pair.job, required_skills=j_skills, skill_uris=j_uris)
+    mapped.append(dataclasses.replace(pair, resume=enriched[id(pair.resume)],
+                                      job=enriched[id(pair.job)]))
     tiers.append(quality_tier(r_known, len(r_skills), j_known, len(j_skills)))
-    resume_known.setdefault(mapped[-1].resume, r_known)
+    resume_known.setdefault(id(pair.resume), r_known)
     job_known.setdefault(pair.job.job_id, j_known)
 
   scored = [i for i, t in enumerate(tiers) if t != "C"]
@@ -253,9 +307,7 @@ def enrich_pairs(pairs: Iterable[records.Pair],
       resume_skills=skills_per_text(list(resume_known.values())),
       job_skills=skills_per_text(list(job_known.values())),
       fields=fields,
-      skills_left_out_of_text=sum(
-          serialize.skills_left_out(p.resume.skills)
-          + serialize.skills_left_out(p.job.required_skills) for p in out))
+      skills_left_out_of_text=_skills_left_out(out))
   for message in report.warnings():
     logging.warning("%s", message)
   return out, report

@@ -2,10 +2,14 @@
 
 Everything the jitted training and evaluation steps read is here, computed once
 from validated records: pair labels and ontology metadata, the unique resumes
-and the unique job pool of each split (§5.9), the resumes × pool ontology
-similarity used for curriculum negatives (§5.6) with which resumes and jobs
-have skill URIs at all (the sampler's fallbacks), and the good-fit mask that
-keeps a resume's own matches out of its negatives. Embeddings are stored once
+and the unique job pool of each split (§5.9), which resumes and jobs have
+skill URIs at all (the sampler's fallbacks), and per resume a fixed-width
+list of candidate negative jobs with their ontology similarity for the
+curriculum negatives (§5.6; `negatives.CandidateLists`), good fits left out.
+Every array grows with pairs, resumes or jobs, never with resumes × pool: the
+lists are made in chunks of resumes, and for a pool wider than the lists
+from a sparse search of the pairs that can reach the medium bucket
+(`set_similarity.SetsAgainstPool.close_pairs`). Embeddings are stored once
 per unique text and addressed by row.
 
 `save_cached` / `load_cached` keep a `PreparedData` on disk as three files
@@ -24,22 +28,78 @@ import hashlib
 import json
 import pathlib
 import zipfile
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
 from cacl_jax.common import files
 from cacl_jax.data import records, serialize, splits as splits_lib
+from cacl_jax.phase1 import negatives
 
 EmbedFn = Callable[[Sequence[str]], np.ndarray]
 SimilarityFn = Callable[[Sequence[Sequence[str]], Sequence[Sequence[str]]],
                         np.ndarray]
+# Resumes per chunk when making candidate lists.
+CANDIDATE_CHUNK = 4096
+# Texts per call of the embedding function (its tokenizer holds a chunk's
+# tokens as Python objects, several KB per text).
+EMBED_CHUNK = 16384
+
+
+class ResumesAgainstPool(Protocol):
+  """§4.4 similarities of a chunk of resumes against a split's job pool."""
+
+  def grid(self) -> np.ndarray:
+    """float32 [A, P]."""
+
+  def pairs(self, a_Q: np.ndarray, b_Q: np.ndarray) -> np.ndarray:
+    """float32 [Q] of (resume a_Q[q], job b_Q[q])."""
+
+  def close_pairs(self, min_similarity: float
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(resume, job, similarity) of every pair that may reach
+    `min_similarity`, and possibly more."""
+
+
+class JobPool(Protocol):
+  def sets(self, resume_uris: Sequence[Sequence[str]]) -> ResumesAgainstPool:
+    """The resumes with these skill URIs against the pool."""
+
+
+class GridPool:
+  """A `JobPool` over a `SimilarityFn` that returns whole grids (used for
+  small or synthetic data: a chunk of resumes costs its row of the grid)."""
+
+  def __init__(self, similarity: SimilarityFn,
+               job_uris: Sequence[Sequence[str]]):
+    self._similarity, self._job_uris = similarity, job_uris
+
+  def sets(self, resume_uris):
+    return _GridRows(np.asarray(self._similarity(resume_uris, self._job_uris),
+                                np.float32).reshape(len(resume_uris),
+                                                    len(self._job_uris)))
+
+
+class _GridRows:
+  def __init__(self, grid_AxP: np.ndarray):
+    self._grid = grid_AxP
+
+  def grid(self) -> np.ndarray:
+    return self._grid
+
+  def pairs(self, a_Q, b_Q) -> np.ndarray:
+    return self._grid[a_Q, b_Q]
+
+  def close_pairs(self, min_similarity):
+    a_Q, b_Q = np.nonzero(self._grid >= min_similarity - 1e-6)
+    return a_Q, b_Q, self._grid[a_Q, b_Q]
 
 _SPLIT_NAMES = ("train", "val", "test")
 _ID_FIELDS = ("pair_ids", "job_ids")
 # Bump when the arrays or the cache files change meaning (2: job_has_uris_P,
-# and similarities that keep URIs unknown to the ontology as set members).
-CACHE_FORMAT = "prepared-cache/2"
+# and similarities that keep URIs unknown to the ontology as set members;
+# 3: per-resume candidate lists instead of the resumes × pool grids).
+CACHE_FORMAT = "prepared-cache/3"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,12 +118,33 @@ class SplitArrays:
   job_row_P: np.ndarray  # int32, row of the job text in the table
   job_has_uris_P: np.ndarray  # bool
   job_ids: tuple[str, ...]
-  sim_RxP: np.ndarray  # float32, ontology_set_similarity (§4.4)
-  good_RxP: np.ndarray  # bool, the resume is a good fit for that job here
+  # Candidate negatives of each resume (`negatives.CandidateLists`): M pool
+  # jobs, their ontology_set_similarity (§4.4), and which slots ontology and
+  # uniform draws may take. M = P for a pool of at most
+  # `CandidateSettings.width` jobs (the whole pool in pool order).
+  cand_job_RxM: np.ndarray  # int32, index into the split's job pool
+  cand_sim_RxM: np.ndarray  # float32
+  cand_ontology_RxM: np.ndarray  # bool
+  cand_uniform_RxM: np.ndarray  # bool
 
   @property
   def num_pairs(self) -> int:
     return len(self.pair_ids)
+
+  def good_pairs(self) -> tuple[np.ndarray, np.ndarray]:
+    """(resume, job) of every distinct good-fit combination, sorted."""
+    return good_pairs(self.resume_N, self.job_N, self.label_N,
+                      len(self.job_ids))
+
+
+def good_pairs(resume_N, job_N, label_N, num_jobs: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+  """(resume, job) of every distinct good-fit combination of the pairs,
+  sorted by resume, then job."""
+  good_N = np.asarray(label_N) == 1
+  keys = np.unique(np.asarray(resume_N)[good_N].astype(np.int64) * num_jobs
+                   + np.asarray(job_N)[good_N])
+  return np.divmod(keys, max(num_jobs, 1))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,15 +172,83 @@ class PreparedCacheMissing(PreparedCacheError):
   """No file of the cache exists: it was never written."""
 
 
+def candidate_lists(resume_uris: Sequence[Sequence[str]], pool: JobPool,
+                    job_has_uris_P: np.ndarray,
+                    good: tuple[np.ndarray, np.ndarray],
+                    settings: negatives.CandidateSettings,
+                    chunk: int = CANDIDATE_CHUNK) -> negatives.CandidateLists:
+  """Candidate negatives of every resume, made `chunk` resumes at a time.
+
+  `good` holds (resume, job) of the good fits, sorted by resume. A pool of
+  at most `settings.width` jobs is listed whole from each chunk's rows of
+  the grid; a larger one through `negatives.select_candidates` from the
+  pairs that may reach the medium bucket and the drawn jobs' similarities.
+  """
+  pool_size = len(job_has_uris_P)
+  uriless_U = np.flatnonzero(~job_has_uris_P)
+  parts = []
+  for start in range(0, len(resume_uris), chunk):
+    rows_c = np.arange(start, min(start + chunk, len(resume_uris)))
+    lo, hi = np.searchsorted(good[0], [rows_c[0], rows_c[-1] + 1])
+    good_r, good_j = good[0][lo:hi] - start, good[1][lo:hi]
+    sets = pool.sets(resume_uris[start:start + chunk])
+    if pool_size <= settings.width:
+      good_cxP = np.zeros((len(rows_c), pool_size), bool)
+      good_cxP[good_r, good_j] = True
+      parts.append(negatives.whole_pool_candidates(sets.grid(), good_cxP))
+      continue
+    a_Q, b_Q, sim_Q = sets.close_pairs(settings.medium_min_similarity)
+    with_uris = job_has_uris_P[b_Q]
+    drawn_cxD = negatives.draw_jobs(settings, rows_c, pool_size)
+    drawn_sim = sets.pairs(np.repeat(np.arange(len(rows_c)),
+                                     drawn_cxD.shape[1]), drawn_cxD.ravel())
+    parts.append(negatives.select_candidates(
+        settings, rows_c, pool_size,
+        (a_Q[with_uris], b_Q[with_uris], sim_Q[with_uris]), drawn_cxD,
+        drawn_sim.reshape(drawn_cxD.shape), (good_r, good_j), uriless_U))
+  return negatives.CandidateLists.concatenate(
+      parts, min(pool_size, settings.width))
+
+
+def candidate_fields(lists: negatives.CandidateLists) -> dict[str, np.ndarray]:
+  """The `SplitArrays` fields holding candidate lists."""
+  return {"cand_job_RxM": lists.job_RxM, "cand_sim_RxM": lists.sim_RxM,
+          "cand_ontology_RxM": lists.ontology_RxM,
+          "cand_uniform_RxM": lists.uniform_RxM}
+
+
+class SerializedTexts:
+  """§5.3 texts of records, each record object serialized once (enriched
+  pairs share one object per distinct resume and job)."""
+
+  def __init__(self):
+    self._texts: dict[int, tuple[object, str]] = {}
+
+  def _get(self, record, serialize_fn) -> str:
+    found = self._texts.get(id(record))
+    if found is None or found[0] is not record:
+      found = (record, serialize_fn(record))
+      self._texts[id(record)] = found
+    return found[1]
+
+  def resume(self, resume: records.Resume) -> str:
+    return self._get(resume, serialize.serialize_resume)
+
+  def job(self, job: records.Job) -> str:
+    return self._get(job, serialize.serialize_job)
+
+
 def _split_arrays(pairs: Sequence[records.Pair], text_row: dict[str, int],
-                  similarity: SimilarityFn) -> SplitArrays:
+                  pool_fn: Callable[[Sequence[Sequence[str]]], JobPool],
+                  settings: negatives.CandidateSettings,
+                  texts: SerializedTexts) -> SplitArrays:
   resume_index: dict[str, int] = {}
   resumes: list[records.Resume] = []
   pool = splits_lib.unique_jobs(pairs)
   job_index = {job.job_id: i for i, job in enumerate(pool)}
   resume_n, job_n, tier_n = [], [], []
   for pair in pairs:
-    key = serialize.serialize_resume(pair.resume)
+    key = texts.resume(pair.resume)
     if key not in resume_index:
       resume_index[key] = len(resumes)
       resumes.append(pair.resume)
@@ -112,8 +261,10 @@ def _split_arrays(pairs: Sequence[records.Pair], text_row: dict[str, int],
   resume_n = np.asarray(resume_n, np.int32)
   job_n = np.asarray(job_n, np.int32)
   label_n = np.asarray([p.binary_label for p in pairs], np.int32)
-  good = np.zeros((len(resumes), len(pool)), bool)
-  good[resume_n[label_n == 1], job_n[label_n == 1]] = True
+  job_has_uris = np.asarray([bool(j.skill_uris) for j in pool], bool)
+  candidates = candidate_lists(
+      [r.skill_uris for r in resumes], pool_fn([j.skill_uris for j in pool]),
+      job_has_uris, good_pairs(resume_n, job_n, label_n, len(pool)), settings)
 
   def optional(values):
     return np.asarray([np.nan if v is None else v for v in values],
@@ -133,42 +284,54 @@ def _split_arrays(pairs: Sequence[records.Pair], text_row: dict[str, int],
       resume_row_R=np.asarray([text_row[k] for k in resume_index], np.int32),
       resume_has_uris_R=np.asarray([bool(r.skill_uris) for r in resumes],
                                    bool),
-      job_row_P=np.asarray([text_row[serialize.serialize_job(j)]
+      job_row_P=np.asarray([text_row[texts.job(j)]
                             for j in pool], np.int32),
-      job_has_uris_P=np.asarray([bool(j.skill_uris) for j in pool], bool),
+      job_has_uris_P=job_has_uris,
       job_ids=tuple(job.job_id for job in pool),
-      sim_RxP=np.asarray(similarity([r.skill_uris for r in resumes],
-                                    [j.skill_uris for j in pool]),
-                         np.float32).reshape(len(resumes), len(pool)),
-      good_RxP=good)
+      **candidate_fields(candidates))
 
 
-def unique_texts(pairs: Sequence[records.Pair]) -> list[str]:
+def unique_texts(pairs: Sequence[records.Pair],
+                 serialized: SerializedTexts | None = None) -> list[str]:
   """Every distinct serialized resume and job text, in first-seen order."""
+  serialized = serialized or SerializedTexts()
   texts: dict[str, None] = {}
   for pair in pairs:
-    texts.setdefault(serialize.serialize_resume(pair.resume))
-    texts.setdefault(serialize.serialize_job(pair.job))
+    texts.setdefault(serialized.resume(pair.resume))
+    texts.setdefault(serialized.job(pair.job))
   return list(texts)
 
 
 def build_prepared(data: splits_lib.Splits, embed: EmbedFn,
-                   similarity: SimilarityFn) -> PreparedData:
+                   similarity: SimilarityFn | Callable[..., JobPool],
+                   candidates: negatives.CandidateSettings = (
+                       negatives.CandidateSettings()),
+                   pools: bool = False) -> PreparedData:
   """Turns enriched, split records into `PreparedData`.
 
   `embed` maps texts to L2-normalised encoder embeddings (a cache in front of
-  the frozen encoder); `similarity` maps resume and job skill-URI lists to
-  their ontology_set_similarity grid.
+  the frozen encoder), called `EMBED_CHUNK` texts at a time. `similarity`
+  maps resume and job skill-URI lists to their ontology_set_similarity grid
+  (called per chunk of resumes), or, with
+  `pools`, a split's job skill-URI lists to a `JobPool`, which can also
+  search the close pairs sparsely. `candidates` sets the candidate lists.
   """
-  texts = unique_texts([p for _, part in data.items() for p in part])
-  emb = np.asarray(embed(texts), np.float32)
+  pool_fn = (similarity if pools
+             else lambda job_uris: GridPool(similarity, job_uris))
+  serialized = SerializedTexts()
+  texts = unique_texts([p for _, part in data.items() for p in part],
+                       serialized)
+  emb = np.concatenate(
+      [np.asarray(embed(texts[start:start + EMBED_CHUNK]), np.float32)
+       for start in range(0, len(texts), EMBED_CHUNK)]
+      or [np.zeros((0, 0), np.float32)])
   if emb.shape[0] != len(texts):
     raise ValueError(f"embed returned {emb.shape[0]} rows for {len(texts)} "
                      "texts")
   text_row = {t: i for i, t in enumerate(texts)}
   return PreparedData(
       emb_TxD=emb,
-      **{name: _split_arrays(part, text_row, similarity)
+      **{name: _split_arrays(part, text_row, pool_fn, candidates, serialized)
          for name, part in data.items()})
 
 
@@ -233,12 +396,14 @@ _SPLIT_SPEC: dict[str, tuple[str, tuple[str, ...]]] = {
     "job_row_P": ("int32", ("P",)),
     "job_has_uris_P": ("bool", ("P",)),
     "job_ids": ("U", ("P",)),
-    "sim_RxP": ("float32", ("R", "P")),
-    "good_RxP": ("bool", ("R", "P")),
+    "cand_job_RxM": ("int32", ("R", "M")),
+    "cand_sim_RxM": ("float32", ("R", "M")),
+    "cand_ontology_RxM": ("bool", ("R", "M")),
+    "cand_uniform_RxM": ("bool", ("R", "M")),
 }
 # Index arrays and the size they index into.
 _INDEX_BOUNDS = {"resume_N": "R", "job_N": "P", "resume_row_R": "T",
-                 "job_row_P": "T"}
+                 "job_row_P": "T", "cand_job_RxM": "P"}
 
 
 def _check_array(value: np.ndarray, kind: str, shape: tuple[str, ...],
@@ -262,7 +427,8 @@ def _split_from_arrays(path: pathlib.Path, name: str,
     fields[field] = arrays[f"{name}/{field}"]
   sizes = {"N": fields["pair_ids"].shape[0],
            "R": fields["resume_row_R"].shape[0],
-           "P": fields["job_ids"].shape[0], "T": rows}
+           "P": fields["job_ids"].shape[0], "T": rows,
+           "M": fields["cand_job_RxM"].shape[-1]}
   for field, (kind, shape) in _SPLIT_SPEC.items():
     if problem := _check_array(fields[field], kind, shape, sizes):
       raise PreparedCacheError(path, f"array {name}/{field} is {problem}")

@@ -1,7 +1,8 @@
 """PNG plots for the evaluation reports (matplotlib, headless Agg backend).
 
 Each function writes one figure to `path` (parent folders are created) and
-closes it, so they can be called in loops without leaking figures.
+closes it, so they can be called in loops without leaking figures. In a
+multi-process run only process 0 writes; every process gets the path.
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from matplotlib import ticker  # pylint: disable=g-import-not-at-top
 import numpy as np
 from sklearn import metrics
 
+from cacl_jax.common import distributed
+
 
 def _save(fig, path) -> pathlib.Path:
   path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fig.tight_layout()
-  fig.savefig(path, dpi=110)
+  if distributed.is_main_process():
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
   plt.close(fig)
   return path
 

@@ -24,6 +24,8 @@ candidate that is not a good fit.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 from sklearn import metrics
 
@@ -131,6 +133,18 @@ def job_ranking(scores_RxP, good_RxP) -> dict:
   return out
 
 
+def combine_rankings(parts: Sequence[dict]) -> dict:
+  """`ranking_metrics` of disjoint groups of queries merged into those of
+  all of them: means weighted by the queries of each group."""
+  parts = [p for p in parts if p["num_queries"]]
+  total = sum(p["num_queries"] for p in parts)
+  out = {"num_queries": int(total)}
+  for name in (*_METRICS, "mean_candidates", "mean_relevant"):
+    out[name] = (float(sum(p[name] * p["num_queries"] for p in parts) / total)
+                 if total else float("nan"))
+  return out
+
+
 def sample_job_candidates(good_RxP, num_negatives: int, seed: int):
   """The candidate lists of `sampled_job_ranking`, one per good-fit pair.
 
@@ -152,14 +166,38 @@ def sample_job_candidates(good_RxP, num_negatives: int, seed: int):
   good = np.asarray(good_RxP, bool)
   if good.ndim != 2:
     raise ValueError(f"good must be 2-D, got shape {good.shape}")
+  return sample_job_candidates_of(*np.nonzero(good), good.shape[1],
+                                  num_negatives, seed)
+
+
+def sample_job_candidates_of(good_resume_G, good_job_G, num_jobs: int,
+                             num_negatives: int, seed: int,
+                             chunk: int = 1024):
+  """`sample_job_candidates` from the good-fit (resume, job) pairs, sorted
+  by resume then job, instead of a resumes × jobs mask: the same draw, its
+  keys made `chunk` queries at a time (memory chunk × P)."""
   if num_negatives < 0:
     raise ValueError(f"num_negatives must be ≥ 0, got {num_negatives}")
-  resume_Q, job_Q = np.nonzero(good)
-  good_QxP = good[resume_Q]
-  key_QxP = np.random.default_rng(seed).random(good_QxP.shape)
-  key_QxP[good_QxP] = np.inf
-  negative_QxM = np.argsort(key_QxP, axis=1, kind="stable")[:, :num_negatives]
-  open_QxM = ~np.take_along_axis(good_QxP, negative_QxM, axis=1)
+  resume_Q = np.asarray(good_resume_G, np.int64)
+  job_Q = np.asarray(good_job_G, np.int64)
+  rng = np.random.default_rng(seed)
+  negative_parts, open_parts = [], []
+  for start in range(0, resume_Q.size, chunk):
+    rows_c = resume_Q[start:start + chunk]
+    first, last = np.searchsorted(resume_Q, [rows_c[0], rows_c[-1] + 1])
+    good_uxP = np.zeros((rows_c[-1] - rows_c[0] + 1, num_jobs), bool)
+    good_uxP[resume_Q[first:last] - rows_c[0], job_Q[first:last]] = True
+    good_cxP = good_uxP[rows_c - rows_c[0]]
+    key_cxP = rng.random(good_cxP.shape)
+    key_cxP[good_cxP] = np.inf
+    negative_cxM = np.argsort(key_cxP, axis=1, kind="stable")[:, :num_negatives]
+    negative_parts.append(negative_cxM)
+    open_parts.append(~np.take_along_axis(good_cxP, negative_cxM, axis=1))
+  width = min(num_negatives, num_jobs)
+  negative_QxM = (np.concatenate(negative_parts) if negative_parts
+                  else np.zeros((0, width), np.int64))
+  open_QxM = (np.concatenate(open_parts) if open_parts
+              else np.zeros((0, width), bool))
   job_QxK = np.concatenate([job_Q[:, None], negative_QxM], axis=1)
   valid_QxK = np.concatenate([np.ones((job_Q.size, 1), bool), open_QxM],
                              axis=1)
@@ -180,11 +218,20 @@ def sampled_job_ranking(scores_RxP, good_RxP, num_negatives: int = 49,
   scores, good = _checked_grid(scores_RxP, good_RxP)
   resume_Q, job_QxK, valid_QxK = sample_job_candidates(good, num_negatives,
                                                        seed)
-  relevant_QxK = np.zeros(job_QxK.shape, bool)
+  return sampled_ranking_metrics(scores[resume_Q[:, None], job_QxK],
+                                 valid_QxK, int((~good.any(axis=1)).sum()),
+                                 num_negatives, seed)
+
+
+def sampled_ranking_metrics(scores_QxK, valid_QxK, skipped_no_relevant: int,
+                            num_negatives: int, seed: int) -> dict:
+  """`sampled_job_ranking`'s result from the scores of the candidates of
+  `sample_job_candidates` (the good-fit job in column 0)."""
+  valid_QxK = np.asarray(valid_QxK, bool)
+  relevant_QxK = np.zeros(valid_QxK.shape, bool)
   relevant_QxK[:, 0] = True
-  out = ranking_metrics(relevant_QxK, scores[resume_Q[:, None], job_QxK],
-                        valid_QxK)
-  out["skipped_no_relevant"] = int((~good.any(axis=1)).sum())
+  out = ranking_metrics(relevant_QxK, scores_QxK, valid_QxK)
+  out["skipped_no_relevant"] = int(skipped_no_relevant)
   out["short_pool_queries"] = int(
       (valid_QxK.sum(axis=1) < 1 + num_negatives).sum())
   out["num_negatives"] = int(num_negatives)

@@ -16,7 +16,7 @@ import os
 import pathlib
 from typing import Any, Mapping, Sequence
 
-from cacl_jax.common import files
+from cacl_jax.common import distributed, files
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,7 +148,8 @@ def write_report(path, title: str, columns: Mapping[str, PhaseSummary], *,
   """Writes the report: results table, extra Markdown sections, then plots.
 
   Plot paths are linked relative to the report's folder so the report and its
-  images can be moved together.
+  images can be moved together. In a multi-process run only process 0
+  writes; every process gets the path.
   """
   sections, plots = sections or {}, plots or {}
   path = pathlib.Path(path)
@@ -167,5 +168,6 @@ def write_report(path, title: str, columns: Mapping[str, PhaseSummary], *,
       rel = os.path.relpath(pathlib.Path(plot).resolve(), path.parent.resolve())
       parts += [f"### {caption}", "", f"![{caption}]({rel})", ""]
   text = "\n".join(parts).encode("utf-8")
-  files.atomic_write(path, lambda f: f.write(text))
+  if distributed.is_main_process():
+    files.atomic_write(path, lambda f: f.write(text))
   return path

@@ -1,8 +1,9 @@
 """The one config shape that every file in configs/ builds.
 
-Top level: `phase` (what runs: "phase1", "phase2" or "all"), `seed`, `data`
-and `encoder` (shared by both phases), `phase1` (every Phase-1 section,
-§5.9) and `phase2` (every Phase-2 section, §6.4). The files differ only in
+Top level: `phase` (what runs: "phase1", "phase2" or "all"), `seed`, `data`,
+`encoder` and `mesh` (shared by both phases), `distributed` (how the
+process joins a multi-process run), `phase1` (every Phase-1 section, §5.9)
+and `phase2` (every Phase-2 section, §6.4). The files differ only in
 `phase` and the options they accept, so a setting has one flag path whatever
 runs, e.g. --config.phase1.train.epochs=20 or
 --config.phase2.phase1_workdir=workdirs/phase1.
@@ -14,6 +15,7 @@ from typing import Sequence
 
 import ml_collections
 
+from cacl_jax.common import distributed
 from cacl_jax.data import config as data_config
 from cacl_jax.phase1 import config as phase1_config
 from cacl_jax.phase2 import config as phase2_config
@@ -53,6 +55,8 @@ def build(phase: str, arg: str | None = None,
   c.seed = 0
   c.data = data_config.data_fields()
   c.encoder = data_config.encoder_fields()
+  c.mesh = distributed.mesh_fields()
+  c.distributed = distributed.distributed_fields()
   c.phase1 = phase1_config.phase1_fields(vanilla="vanilla" in options)
   c.phase2 = phase2_config.phase2_fields()
   if "smoke" in options:

@@ -20,7 +20,7 @@ from absl import logging as absl_logging
 import ml_collections
 
 from cacl_jax import pipeline
-from cacl_jax.common import files
+from cacl_jax.common import distributed, files
 from cacl_jax.data import prepared
 from cacl_jax.experiments import config as config_lib
 from cacl_jax.phase1 import config as phase1_config
@@ -30,7 +30,7 @@ from cacl_jax.phase2 import pretrained
 from cacl_jax.phase2 import train as phase2_train
 from cacl_jax.serving import bundle
 
-SHARED_FIELDS = ("seed", "data", "encoder")
+SHARED_FIELDS = ("seed", "data", "encoder", "mesh")
 # The summary `pipeline.prepare_data` writes into the workdir it is given.
 DATA_SUMMARY = "data_summary.json"
 
@@ -39,10 +39,10 @@ def phase_config(config: ml_collections.ConfigDict, phase: str,
                  **extra) -> ml_collections.ConfigDict:
   """`config.<phase>` plus the shared top-level fields: what a phase reads.
 
-  The view has `phase` (the phase name), `seed`, `data`, `encoder` and the
-  phase's own sections at the top level; `extra` sets further fields, e.g.
-  phase 2's `phase1_workdir`. The result is a free copy: the input config is
-  not modified.
+  The view has `phase` (the phase name), `seed`, `data`, `encoder`, `mesh`
+  and the phase's own sections at the top level; `extra` sets further
+  fields, e.g. phase 2's `phase1_workdir`. The result is a free copy: the
+  input config is not modified.
   """
   if phase not in config:
     raise KeyError(f"config has no {phase!r} section; found "
@@ -83,21 +83,29 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
                      f"got {config.phase!r}")
   if config.phase == "phase1":
     view = phase_config(config, "phase1")
-    phase1_config.validate(view)
+    _validate(view)
     return phase1_train.run(view, prepare_data(config, [workdir]), workdir)
   if config.phase == "phase2":
     view = phase_config(config, "phase2")
-    phase2_config.validate(view)
+    _validate(view)
     pretrained.recorded_model(view.phase1_workdir)  # fails before preparing
     return _run_phase2(view, prepare_data(config, [workdir]), workdir)
   phase1_dir, phase2_dir = workdir / "phase1", workdir / "phase2"
   phase1 = phase_config(config, "phase1")
   phase2 = phase_config(config, "phase2", phase1_workdir=str(phase1_dir))
-  phase1_config.validate(phase1)
-  phase2_config.validate(phase2)
+  _validate(phase1)
+  _validate(phase2)
   data = prepare_data(config, [phase1_dir, phase2_dir])
   phase1_train.run(phase1, data, phase1_dir)
   return _run_phase2(phase2, data, phase2_dir)
+
+
+def _validate(view: ml_collections.ConfigDict) -> None:
+  """Raises ValueError for a bad setting of a phase's view, a batch size
+  that the devices of the mesh cannot share evenly included."""
+  {"phase1": phase1_config.validate,
+   "phase2": phase2_config.validate}[view.phase](view)
+  distributed.training_mesh(view)
 
 
 def _run_phase2(view: ml_collections.ConfigDict, data: prepared.PreparedData,

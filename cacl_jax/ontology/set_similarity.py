@@ -32,6 +32,7 @@ from typing import Callable, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy import sparse
 
 from cacl_jax.ontology import skill_index as skill_index_lib
 from cacl_jax.ontology.distances import NO_PATH
@@ -196,3 +197,122 @@ def set_similarity_grid(dist, a_idx_AxK, a_mask_AxK, b_idx_BxL, b_mask_BxL,
   return map_in_chunks(
       _grid_block, (a_idx_AxK, a_mask_AxK), chunk,
       static=(dist, table, b_near_BxS, b_idx_BxL, b_mask_BxL))
+
+
+def nearest_rows(dist, idx_NxK, mask_NxK, chunk: int = 256) -> np.ndarray:
+  """uint8 [N, S]: each skill's distance to the nearest member of each set
+  (`NO_PATH` where no member has a path to it)."""
+  check_rows(dist.shape[0], idx_NxK, mask_NxK, "idx")
+  return map_in_chunks(_nearest_rows, (idx_NxK, mask_NxK), chunk,
+                       static=(jnp.asarray(dist),))
+
+
+def _direction(table_256, near_NxS, near_Q, idx_QxK, mask_QxK) -> np.ndarray:
+  """dir(X → Y) per pair q: mean over X's members (`idx_QxK`) of their best
+  match in Y, read from Y's nearest row `near_NxS[near_Q[q]]`."""
+  known_QxK = (idx_QxK != NO_ROW) & mask_QxK
+  sim_QxK = table_256[near_NxS[np.asarray(near_Q)[:, None],
+                               np.maximum(idx_QxK, 0)]] * known_QxK
+  return sim_QxK.sum(-1) / np.maximum(mask_QxK.sum(-1), 1)
+
+
+class PoolSimilarity:
+  """§4.4 similarities of any sets against a fixed pool of B sets (jobs),
+  with the pool's nearest-distance rows (B · S bytes) computed once;
+  `sets` gives the queries of A sets against it."""
+
+  def __init__(self, dist, b_idx_BxL, b_mask_BxL, alpha: float = ALPHA):
+    check_rows(dist.shape[0], b_idx_BxL, b_mask_BxL, "b_idx")
+    self.dist, self.alpha = jnp.asarray(dist), alpha
+    self.table = np.asarray(similarity_table(alpha))
+    self.b_idx, self.b_mask = np.asarray(b_idx_BxL), np.asarray(b_mask_BxL)
+    self.b_near = nearest_rows(self.dist, self.b_idx, self.b_mask)
+    self._within = {}
+
+  @property
+  def size(self) -> int:
+    return len(self.b_idx)
+
+  def sets(self, a_idx_AxK, a_mask_AxK) -> SetsAgainstPool:
+    return SetsAgainstPool(self, a_idx_AxK, a_mask_AxK)
+
+  def incidence(self, idx_NxK, mask_NxK) -> sparse.csr_matrix:
+    """[N, S] member counts of each set's skills (unknown URIs left out)."""
+    idx, mask = np.asarray(idx_NxK), np.asarray(mask_NxK)
+    n, k = np.nonzero(mask & (idx != NO_ROW))
+    return sparse.csr_matrix((np.ones(n.size, np.float32), (n, idx[n, k])),
+                             shape=(len(idx), self.dist.shape[0]))
+
+  def within(self, max_distance: int) -> sparse.csr_matrix:
+    """[B, S]: per pool set, how many members lie within `max_distance` of
+    each skill (computed once per distance)."""
+    if max_distance not in self._within:
+      near_SxS = sparse.csr_matrix(np.asarray(self.dist) <= max_distance,
+                                   dtype=np.float32)
+      self._within[max_distance] = (
+          self.incidence(self.b_idx, self.b_mask) @ near_SxS).tocsr()
+    return self._within[max_distance]
+
+
+class SetsAgainstPool:
+  """A sets (resumes) against a `PoolSimilarity`, their nearest-distance
+  rows (A · S bytes) computed once.
+
+  `close_pairs` finds, without the A × B grid, every pair whose similarity
+  may reach a bound: with d₁ the largest distance whose skill similarity
+  reaches it, a pair whose members have c pairs within d₁ scores at most
+  ½ (min(c, |a|) + (|a| − min(c, |a|)) · s₊) / |a| + the same for b, where
+  s₊ = exp(−α (d₁ + 1)) bounds every farther match; the counts c of all
+  pairs come from sparse products of set × skill incidence matrices.
+  """
+
+  def __init__(self, pool: PoolSimilarity, a_idx_AxK, a_mask_AxK):
+    check_rows(pool.dist.shape[0], a_idx_AxK, a_mask_AxK, "a_idx")
+    self.pool = pool
+    self.a_idx, self.a_mask = np.asarray(a_idx_AxK), np.asarray(a_mask_AxK)
+    self.a_near = nearest_rows(pool.dist, self.a_idx, self.a_mask)
+
+  def grid(self) -> np.ndarray:
+    """float32 [A, B], as `set_similarity_grid`."""
+    p = self.pool
+    return map_in_chunks(
+        _grid_block, (self.a_idx, self.a_mask), 256,
+        static=(p.dist, jnp.asarray(p.table), jnp.asarray(p.b_near),
+                jnp.asarray(p.b_idx), jnp.asarray(p.b_mask)))
+
+  def pairs(self, a_Q, b_Q) -> np.ndarray:
+    """float32 [Q]: similarity of set a_Q[q] with pool set b_Q[q]."""
+    p = self.pool
+    dir_ab = _direction(p.table, p.b_near, b_Q, self.a_idx[a_Q],
+                        self.a_mask[a_Q])
+    dir_ba = _direction(p.table, self.a_near, a_Q, p.b_idx[b_Q],
+                        p.b_mask[b_Q])
+    return (0.5 * (dir_ab + dir_ba)).astype(np.float32)
+
+  def close_pairs(self, min_similarity: float
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(a_Q, b_Q, similarity_Q) of every pair whose similarity may reach
+    `min_similarity` (a superset of those that do), in row-major order."""
+    p = self.pool
+    reaching = np.flatnonzero(p.table >= min_similarity)
+    if reaching.size == 0:
+      empty = np.zeros(0, np.int64)
+      return empty, empty, np.zeros(0, np.float32)
+    d1 = int(reaching.max())
+    s_far = float(p.table[d1 + 1]) if d1 < NO_PATH else 1.0
+    if s_far >= min_similarity:
+      a_Q, b_Q = np.divmod(np.arange(len(self.a_idx) * p.size), p.size)
+    else:
+      counts = (p.incidence(self.a_idx, self.a_mask)
+                @ p.within(d1).T).tocoo()
+      a_Q, b_Q, c_Q = counts.row, counts.col, counts.data
+      size_a = np.maximum(self.a_mask.sum(-1), 1)[a_Q]
+      size_b = np.maximum(p.b_mask.sum(-1), 1)[b_Q]
+      m_a, m_b = np.minimum(c_Q, size_a), np.minimum(c_Q, size_b)
+      bound = 0.5 * ((m_a + (size_a - m_a) * s_far) / size_a
+                     + (m_b + (size_b - m_b) * s_far) / size_b)
+      keep = bound >= min_similarity - 1e-6
+      order = np.lexsort((b_Q[keep], a_Q[keep]))
+      a_Q, b_Q = a_Q[keep][order], b_Q[keep][order]
+    a_Q, b_Q = a_Q.astype(np.int64), b_Q.astype(np.int64)
+    return a_Q, b_Q, self.pairs(a_Q, b_Q)

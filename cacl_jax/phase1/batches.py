@@ -5,9 +5,10 @@ grid of pair indices with a validity mask (the last partial batch is padded
 and masked), drawn from (seed, epoch) alone so that a resumed run sees the
 same order. `gather_batch` turns one row of the grid into a `Batch`: the
 resume embeddings, the positive job, the anchor mask (valid good-fit pairs),
-sample weights and the resume × pool rows the negative sampler needs (the
-similarity with jobs without skill URIs at the sampler's fixed distance,
-`negatives.bucketing_similarity`).
+sample weights and the rows of the resumes' candidate lists the negative
+sampler needs (their pool jobs, the similarity with jobs without skill URIs
+at the sampler's fixed distance, `negatives.bucketing_similarity`, and which
+slots ontology and uniform draws may take, the anchor's own job left out).
 """
 
 from __future__ import annotations
@@ -33,8 +34,10 @@ class SplitTensors:
   job_N: jax.Array
   label_N: jax.Array
   weight_N: jax.Array
-  sim_RxP: jax.Array
-  good_RxP: jax.Array
+  cand_job_RxM: jax.Array
+  cand_sim_RxM: jax.Array
+  cand_ontology_RxM: jax.Array
+  cand_uniform_RxM: jax.Array
   has_uris_R: jax.Array
   job_has_uris_P: jax.Array
 
@@ -45,14 +48,17 @@ class SplitTensors:
 
 @flax.struct.dataclass
 class Batch:
-  """Inputs of one step: B pair slots against the split's pool of P jobs."""
+  """Inputs of one step: B pair slots, each with M candidate negatives from
+  the split's pool of P jobs."""
   resume_emb_BxD: jax.Array
   pool_emb_PxD: jax.Array
   job_B: jax.Array  # positive: the pair's own job, index into the pool
   anchor_mask_B: jax.Array  # valid slot holding a good-fit pair
   weight_B: jax.Array
-  sim_BxP: jax.Array  # negatives.bucketing_similarity of the resume's row
-  candidate_BxP: jax.Array  # may serve as a negative for this anchor
+  candidate_job_BxM: jax.Array  # pool index of each candidate
+  sim_BxM: jax.Array  # negatives.bucketing_similarity of the candidates
+  candidate_BxM: jax.Array  # may serve as an ontology-drawn negative
+  uniform_candidate_BxM: jax.Array  # may serve as a uniform negative
   has_uris_B: jax.Array
   ratios_3: jax.Array  # curriculum (hard, medium, easy) shares
 
@@ -71,8 +77,10 @@ def split_tensors(split: prepared.SplitArrays, emb_TxD: np.ndarray,
       job_N=jnp.asarray(split.job_N, jnp.int32),
       label_N=jnp.asarray(split.label_N, jnp.int32),
       weight_N=jnp.asarray(weight_N, jnp.float32),
-      sim_RxP=jnp.asarray(split.sim_RxP, jnp.float32),
-      good_RxP=jnp.asarray(split.good_RxP, bool),
+      cand_job_RxM=jnp.asarray(split.cand_job_RxM, jnp.int32),
+      cand_sim_RxM=jnp.asarray(split.cand_sim_RxM, jnp.float32),
+      cand_ontology_RxM=jnp.asarray(split.cand_ontology_RxM, bool),
+      cand_uniform_RxM=jnp.asarray(split.cand_uniform_RxM, bool),
       has_uris_R=jnp.asarray(split.resume_has_uris_R, bool),
       job_has_uris_P=jnp.asarray(split.job_has_uris_P, bool))
 
@@ -105,17 +113,19 @@ def gather_batch(split: SplitTensors, idx_B: jax.Array, mask_B: jax.Array,
   """The pairs `idx_B` (valid where `mask_B`) of a split as one `Batch`."""
   resume_B = split.resume_N[idx_B]
   job_B = split.job_N[idx_B]
-  pool_P = jnp.arange(split.pool_emb_PxD.shape[0])
-  candidate_BxP = (~split.good_RxP[resume_B]
-                   & (pool_P[None, :] != job_B[:, None]))
+  candidate_job_BxM = split.cand_job_RxM[resume_B]
+  not_own_BxM = candidate_job_BxM != job_B[:, None]
   return Batch(
       resume_emb_BxD=split.resume_emb_RxD[resume_B],
       pool_emb_PxD=split.pool_emb_PxD,
       job_B=job_B,
       anchor_mask_B=mask_B & (split.label_N[idx_B] == 1),
       weight_B=split.weight_N[idx_B],
-      sim_BxP=negatives.bucketing_similarity(split.sim_RxP[resume_B],
-                                             split.job_has_uris_P),
-      candidate_BxP=candidate_BxP,
+      candidate_job_BxM=candidate_job_BxM,
+      sim_BxM=negatives.bucketing_similarity(
+          split.cand_sim_RxM[resume_B],
+          split.job_has_uris_P[candidate_job_BxM]),
+      candidate_BxM=split.cand_ontology_RxM[resume_B] & not_own_BxM,
+      uniform_candidate_BxM=split.cand_uniform_RxM[resume_B] & not_own_BxM,
       has_uris_B=split.has_uris_R[resume_B],
       ratios_3=jnp.asarray(ratios_3, jnp.float32))

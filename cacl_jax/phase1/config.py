@@ -69,6 +69,10 @@ def phase1_fields(vanilla: bool = False) -> ml_collections.ConfigDict:
   c.checkpoint = ml_collections.ConfigDict()
   # Best checkpoints (lowest validation loss) kept besides the latest two.
   c.checkpoint.max_to_keep = 1
+  # Also checkpoint every this many steps inside an epoch (counted from the
+  # epoch's start), so that a preempted run loses at most that many steps;
+  # 0: only at epoch ends. A SIGTERM stops the run at the next checkpoint.
+  c.checkpoint.every_steps = 0
   return c
 
 
@@ -106,3 +110,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     fail("weighting", f"min {w.min} > max {w.max}")
   if config.checkpoint.max_to_keep < 1:
     fail("checkpoint.max_to_keep", "must be ≥ 1")
+  if config.checkpoint.every_steps < 0:
+    fail("checkpoint.every_steps",
+         f"must be ≥ 0 (0: only at epoch ends), got "
+         f"{config.checkpoint.every_steps}")

@@ -16,6 +16,18 @@ similarity 0 to every resume, which would make it an easy negative for all;
 like the original implementation, it is put at distance 0.5 (medium)
 instead (`bucketing_similarity`, applied when a batch is gathered).
 Everything is fixed-shape: fewer than K candidates leave masked slots.
+
+The sampler reads, per resume, a fixed-width list of M candidate pool jobs
+(`CandidateLists`, made once with the prepared data), so that memory grows
+with the resumes, not with resumes × pool. When the pool has at most
+`CandidateSettings.width` jobs the list is the whole pool in pool order, so
+the draws are those over the pool itself. A larger pool keeps, per resume,
+the `per_bucket` most similar hard jobs, the `per_bucket` most similar
+medium jobs (ties in random order), `per_bucket` random easy jobs (these
+three blocks serve ontology draws) and `uniform` random jobs of any bucket
+(the block uniform draws read); good fits are never listed. Only
+similarities that can reach the medium bucket decide the first two blocks,
+so they can come from a sparse search instead of the whole grid.
 """
 
 from __future__ import annotations
@@ -64,11 +76,10 @@ def validation_ratios(epoch_ratios, end_ratios, fixed: bool) -> np.ndarray:
 
 
 def bucketing_similarity(sim_BxP: jax.Array,
-                         job_has_uris_P: jax.Array) -> jax.Array:
+                         job_has_uris: jax.Array) -> jax.Array:
   """The similarity the buckets read: §4.4's, or 1 − `URILESS_JOB_DISTANCE`
-  for a job without skill URIs."""
-  return jnp.where(job_has_uris_P[None, :], sim_BxP,
-                   1.0 - URILESS_JOB_DISTANCE)
+  for a job without skill URIs (`job_has_uris`: [P] or [B, P])."""
+  return jnp.where(job_has_uris, sim_BxP, 1.0 - URILESS_JOB_DISTANCE)
 
 
 def distance_buckets(sim_BxP: jax.Array, hard_max_distance: float,
@@ -130,22 +141,26 @@ def fill_from_neighbours(want_Bx3: jax.Array, avail_Bx3: jax.Array,
 
 
 def sample_negatives(key: jax.Array, sim_BxP: jax.Array,
-                     candidate_BxP: jax.Array, use_ontology_B: jax.Array,
-                     ratios_3: jax.Array, settings: NegativeSettings):
-  """Draws negatives for B anchors from a pool of P jobs.
+                     candidate_BxP: jax.Array, uniform_candidate_BxP: jax.Array,
+                     use_ontology_B: jax.Array, ratios_3: jax.Array,
+                     settings: NegativeSettings):
+  """Draws negatives for B anchors from P candidate jobs each.
 
   Args:
     key: PRNG key; the same key gives the same negatives.
-    sim_BxP: ontology_set_similarity of each anchor's resume to each pool
-      job, through `bucketing_similarity`.
-    candidate_BxP: True where the job may serve as a negative for the anchor
-      (not its own job, not another good fit of the same resume).
+    sim_BxP: ontology_set_similarity of each anchor's resume to each
+      candidate job, through `bucketing_similarity`.
+    candidate_BxP: True where the job may serve as an ontology-drawn
+      negative for the anchor (not its own job, not another good fit of the
+      same resume).
+    uniform_candidate_BxP: the same for uniform draws (anchors without
+      ontology draws).
     use_ontology_B: False for anchors whose resume has no skill URIs.
     ratios_3: (hard, medium, easy) shares for this epoch.
     settings: static sampler settings.
 
   Returns:
-    neg_idx_BxK (int32 pool indices), neg_mask_BxK (valid slots) and
+    neg_idx_BxK (int32 candidate columns), neg_mask_BxK (valid slots) and
     neg_bucket_BxK (distance bucket of each chosen negative).
   """
   num_anchors, pool_size = sim_BxP.shape
@@ -155,6 +170,8 @@ def sample_negatives(key: jax.Array, sim_BxP: jax.Array,
   bucket_BxP = distance_buckets(sim_BxP, settings.hard_max_distance,
                                 settings.medium_max_distance)
   ontology_B = use_ontology_B & settings.ontology
+  candidate_BxP = jnp.where(ontology_B[:, None], candidate_BxP,
+                            uniform_candidate_BxP)
   # Uniform draws: one bucket holding every candidate, all K slots from it.
   draw_bucket_BxP = jnp.where(ontology_B[:, None], bucket_BxP, HARD)
   avail_Bx3 = jnp.stack([(candidate_BxP & (draw_bucket_BxP == b)).sum(axis=1)
@@ -188,3 +205,188 @@ def sample_negatives(key: jax.Array, sim_BxP: jax.Array,
   neg_idx_BxK = jnp.where(neg_mask_BxK, neg_idx_BxK, 0).astype(jnp.int32)
   neg_bucket_BxK = jnp.take_along_axis(bucket_BxP, neg_idx_BxK, axis=1)
   return neg_idx_BxK, neg_mask_BxK, neg_bucket_BxK
+
+
+@dataclasses.dataclass(frozen=True)
+class CandidateSettings:
+  """How the per-resume candidate lists are made (module docstring).
+
+  per_bucket: jobs kept per distance bucket (hard, medium, easy).
+  uniform: random jobs kept for uniform draws.
+  seed: the random easy and uniform jobs and the order of tied jobs.
+  """
+  hard_max_distance: float = 0.3
+  medium_max_distance: float = 0.6
+  per_bucket: int = 96
+  uniform: int = 96
+  seed: int = 0
+
+  @property
+  def width(self) -> int:
+    """M: list width of a pool larger than M (smaller pools: their size)."""
+    return 3 * self.per_bucket + self.uniform
+
+  @property
+  def medium_min_similarity(self) -> float:
+    """Below this §4.4 similarity a job with URIs is easy."""
+    return 1.0 - self.medium_max_distance
+
+
+@dataclasses.dataclass(frozen=True)
+class CandidateLists:
+  """Per resume, M candidate pool jobs; `ontology_RxM` / `uniform_RxM` say
+  which slots ontology and uniform draws may take (False: empty slot)."""
+  job_RxM: np.ndarray  # int32 pool index (0 in empty slots)
+  sim_RxM: np.ndarray  # float32 §4.4 similarity of the resume to the job
+  ontology_RxM: np.ndarray  # bool
+  uniform_RxM: np.ndarray  # bool
+
+  @staticmethod
+  def concatenate(parts: list[CandidateLists], width: int) -> CandidateLists:
+    """The lists of consecutive resume chunks as one (width M each)."""
+    fields = [f.name for f in dataclasses.fields(CandidateLists)]
+    if not parts:
+      return CandidateLists(np.zeros((0, width), np.int32),
+                            np.zeros((0, width), np.float32),
+                            np.zeros((0, width), bool),
+                            np.zeros((0, width), bool))
+    return CandidateLists(**{name: np.concatenate([getattr(p, name)
+                                                   for p in parts])
+                             for name in fields})
+
+
+def whole_pool_candidates(sim_RxP: np.ndarray, good_RxP: np.ndarray
+                          ) -> CandidateLists:
+  """Lists holding the whole pool in pool order, good fits left out."""
+  num_resumes, pool_size = sim_RxP.shape
+  job_RxP = np.broadcast_to(np.arange(pool_size, dtype=np.int32),
+                            (num_resumes, pool_size))
+  return CandidateLists(job_RxM=job_RxP.copy(),
+                        sim_RxM=np.asarray(sim_RxP, np.float32),
+                        ontology_RxM=~good_RxP, uniform_RxM=~good_RxP)
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+# First key of `hash_uniform` for each use, so that the uses are independent.
+_DRAW, _WINDOW, _TIE = 1, 2, 3
+
+
+def hash_uniform(seed: int, *keys: np.ndarray) -> np.ndarray:
+  """float64 in [0, 1) per element of the broadcast `keys`: a splitmix64
+  hash of (seed, keys), so a value depends on its keys alone (not on how
+  the resumes were chunked)."""
+  x = np.full(np.broadcast_shapes(*(np.shape(k) for k in keys)), seed,
+              np.uint64) * _GOLDEN + np.uint64(1)
+  for key in keys:
+    x = (x ^ np.asarray(key).astype(np.uint64)) * _GOLDEN
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+  return (x >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+
+
+def draw_jobs(settings: CandidateSettings, row_c: np.ndarray,
+              pool_size: int) -> np.ndarray:
+  """int64 [c, uniform + per_bucket]: pool jobs drawn with replacement for
+  resume rows `row_c` (the candidates of the easy and uniform blocks)."""
+  draws = np.arange(settings.uniform + settings.per_bucket)
+  u = hash_uniform(settings.seed, _DRAW, row_c[:, None], draws[None, :])
+  return np.minimum((u * pool_size).astype(np.int64), pool_size - 1)
+
+
+def _rank_in_groups(group_Q: np.ndarray) -> np.ndarray:
+  """Position of each entry within its run of equal (sorted) group ids."""
+  if group_Q.size == 0:
+    return np.zeros(0, np.int64)
+  start = np.r_[0, np.flatnonzero(group_Q[1:] != group_Q[:-1]) + 1]
+  first_Q = np.repeat(start, np.diff(np.r_[start, group_Q.size]))
+  return np.arange(group_Q.size) - first_Q
+
+
+def _bucket(sim_Q: np.ndarray, settings: CandidateSettings) -> np.ndarray:
+  """HARD / MEDIUM / EASY as `distance_buckets` decides them (float32)."""
+  d = np.float32(1.0) - sim_Q.astype(np.float32)
+  return np.where(d <= np.float32(settings.hard_max_distance), HARD,
+                  np.where(d <= np.float32(settings.medium_max_distance),
+                           MEDIUM, EASY))
+
+
+def select_candidates(settings: CandidateSettings, row_c: np.ndarray,
+                      pool_size: int, close: tuple[np.ndarray, ...],
+                      drawn_job_cxD: np.ndarray, drawn_sim_cxD: np.ndarray,
+                      good: tuple[np.ndarray, np.ndarray],
+                      uriless_U: np.ndarray) -> CandidateLists:
+  """Candidate lists of c resumes (global rows `row_c`) from a pool of more
+  than `settings.width` jobs.
+
+  Args:
+    settings: list sizes, bucket bounds and seed.
+    row_c: the resumes' rows in the split (keys of the random choices).
+    pool_size: P.
+    close: (local row, job, similarity) of every pair of a resume and a job
+      with skill URIs whose §4.4 similarity may reach
+      `settings.medium_min_similarity`; further pairs may be included.
+    drawn_job_cxD, drawn_sim_cxD: `draw_jobs` and their similarities.
+    good: (local row, job) of the resumes' good fits, never listed.
+    uriless_U: the pool jobs without skill URIs (medium for every resume).
+  """
+  c, per, width = len(row_c), settings.per_bucket, settings.width
+  good_keys = np.asarray(good[0], np.int64) * pool_size + good[1]
+  # Jobs without URIs tie at the medium similarity: a random window of them
+  # per resume, long enough to fill the medium block after good fits leave.
+  max_good = int(np.bincount(good[0], minlength=1).max()) if c else 0
+  take = min(len(uriless_U), per + max_good)
+  start_c = (hash_uniform(settings.seed, _WINDOW, row_c)
+             * max(len(uriless_U), 1)).astype(np.int64)
+  window_cxT = uriless_U[(start_c[:, None] + np.arange(take)[None, :])
+                         % max(len(uriless_U), 1)] if take else np.zeros(
+                             (c, 0), np.int64)
+  row_Q = np.concatenate([close[0], np.repeat(np.arange(c), take)])
+  job_Q = np.concatenate([close[1], window_cxT.ravel()]).astype(np.int64)
+  sim_Q = np.concatenate([close[2], np.zeros(c * take)]).astype(np.float32)
+  bucket_sim_Q = np.concatenate(
+      [close[2], np.full(c * take, 1.0 - URILESS_JOB_DISTANCE)]
+  ).astype(np.float32)
+  bucket_Q = _bucket(bucket_sim_Q, settings)
+  keep = (bucket_Q != EASY) & ~np.isin(row_Q * pool_size + job_Q, good_keys)
+  row_Q, job_Q, sim_Q, bucket_sim_Q, bucket_Q = (
+      x[keep] for x in (row_Q, job_Q, sim_Q, bucket_sim_Q, bucket_Q))
+  tie_Q = hash_uniform(settings.seed, _TIE, row_c[row_Q], job_Q)
+  order = np.lexsort((tie_Q, -bucket_sim_Q, bucket_Q, row_Q))
+  row_Q, job_Q, sim_Q, bucket_Q = (x[order] for x in
+                                   (row_Q, job_Q, sim_Q, bucket_Q))
+  rank_Q = _rank_in_groups(row_Q * 3 + bucket_Q)
+  ranked = rank_Q < per
+  slots = [(row_Q[ranked], bucket_Q[ranked] * per + rank_Q[ranked],
+            job_Q[ranked], sim_Q[ranked], True)]
+  # Easy and uniform blocks: the first distinct drawn jobs that qualify.
+  draw_cxD = np.broadcast_to(np.arange(drawn_job_cxD.shape[1]),
+                             drawn_job_cxD.shape)
+  row_cxD = np.broadcast_to(np.arange(c)[:, None], drawn_job_cxD.shape)
+  keys = row_cxD.ravel() * pool_size + drawn_job_cxD.ravel()
+  order = np.lexsort((draw_cxD.ravel(), keys))
+  first = np.ones(keys.size, bool)
+  first[order[1:]] = keys[order[1:]] != keys[order[:-1]]
+  usable = first & ~np.isin(keys, good_keys)
+  drawn_sim = drawn_sim_cxD.ravel().astype(np.float32)
+  has_uris = ~np.isin(drawn_job_cxD.ravel(), uriless_U)
+  easy = usable & has_uris & (_bucket(drawn_sim, settings) == EASY)
+  for block, chosen, size in ((2 * per, easy, per),
+                              (3 * per, usable, settings.uniform)):
+    idx = np.flatnonzero(chosen)  # row-major: rows, then draw order
+    rank = _rank_in_groups(row_cxD.ravel()[idx])
+    idx, rank = idx[rank < size], rank[rank < size]
+    slots.append((row_cxD.ravel()[idx], block + rank,
+                  drawn_job_cxD.ravel()[idx], drawn_sim[idx],
+                  block < 3 * per))
+  lists = CandidateLists(job_RxM=np.zeros((c, width), np.int32),
+                         sim_RxM=np.zeros((c, width), np.float32),
+                         ontology_RxM=np.zeros((c, width), bool),
+                         uniform_RxM=np.zeros((c, width), bool))
+  for rows, cols, jobs, sims, ontology in slots:
+    lists.job_RxM[rows, cols] = jobs
+    lists.sim_RxM[rows, cols] = sims
+    (lists.ontology_RxM if ontology else lists.uniform_RxM)[rows, cols] = True
+  return lists

@@ -1,12 +1,19 @@
 """Pure, jittable phase-1 steps: loss, train step, epoch scans, validation.
 
-One step (§5.5–5.8): draw the anchors' negatives (§5.6), project the batch's
-resumes and the split's whole job pool through the head, read the positive
-and negative cosine similarities from the resumes × pool grid, and take the
-weighted InfoNCE mean (§5.7); Adam on the clipped gradients. Projecting the
-pool once per step costs P rows instead of B·(1 + K) and gives a job used
-twice in a step the same dropout mask. An epoch is one `lax.scan` over its
-batches, so the host dispatches once per epoch.
+One step (§5.5–5.8): draw the anchors' negatives (§5.6) from their resumes'
+candidate lists, project the batch's resumes and jobs through the head, read
+the positive and negative cosine similarities, and take the weighted InfoNCE
+mean (§5.7); Adam on the clipped gradients. A pool of at most 1,024 jobs is
+projected whole once per step, which gives a job used twice in a step the
+same dropout mask; a larger pool only in the B·(1 + K) rows the step reads.
+An epoch is one `lax.scan` over its batches, so the host dispatches once per
+epoch.
+
+Given a mesh (`common.distributed`), every step splits its batch over the
+devices of the data axis along the batch dimension (the job pool and the
+curriculum shares stay whole on each device), with the state replicated;
+the epoch's [S, B] batch grid arrives with its columns split the same way.
+Without one, nothing is constrained.
 """
 
 from __future__ import annotations
@@ -18,7 +25,9 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax.training import train_state
+from jax.sharding import Mesh
 
+from cacl_jax.common import distributed
 from cacl_jax.phase1 import batches as batches_lib
 from cacl_jax.phase1 import losses, negatives
 
@@ -33,6 +42,47 @@ class StepSettings:
   negatives: negatives.NegativeSettings
 
 
+# Batch fields with a leading batch dimension, split over the data axis.
+_PER_PAIR_FIELDS = ("resume_emb_BxD", "job_B", "anchor_mask_B", "weight_B",
+                    "candidate_job_BxM", "sim_BxM", "candidate_BxM",
+                    "uniform_candidate_BxM", "has_uris_B")
+
+
+def shard_batch(batch: batches_lib.Batch, mesh: Mesh | None
+                ) -> batches_lib.Batch:
+  """Inside jit: the batch's per-pair fields split over `mesh`'s data axis."""
+  if mesh is None:
+    return batch
+  return batch.replace(**{name: distributed.shard_batch(getattr(batch, name),
+                                                        mesh)
+                          for name in _PER_PAIR_FIELDS})
+
+
+# Pools up to this many jobs are projected whole in every step.
+WHOLE_POOL_MAX = 1024
+
+
+def _job_similarities(project, batch: batches_lib.Batch, z_res_BxE,
+                      neg_idx_BxK) -> tuple[jax.Array, jax.Array]:
+  """Cosine similarity of each resume to its positive job and negatives.
+
+  A pool of at most `WHOLE_POOL_MAX` jobs (or B · (1 + K), if more) is
+  projected whole (a job used twice in the step gets one dropout mask); a
+  larger one only in the B · (1 + K) rows the step reads, so a step costs
+  the same whatever the pool's size.
+  """
+  (b, k), pool_size = neg_idx_BxK.shape, batch.pool_emb_PxD.shape[0]
+  if pool_size <= max(WHOLE_POOL_MAX, b * (1 + k)):
+    sim_BxP = z_res_BxE @ project(batch.pool_emb_PxD).T
+    return (jnp.take_along_axis(sim_BxP, batch.job_B[:, None], axis=1)[:, 0],
+            jnp.take_along_axis(sim_BxP, neg_idx_BxK, axis=1))
+  job_BxL = jnp.concatenate([batch.job_B[:, None], neg_idx_BxK], axis=1)
+  z_job_BLxE = project(batch.pool_emb_PxD[job_BxL.reshape(-1)])
+  sim_BxL = jnp.einsum("be,ble->bl", z_res_BxE,
+                       z_job_BLxE.reshape(b, 1 + k, -1))
+  return sim_BxL[:, 0], sim_BxL[:, 1:]
+
+
 def batch_loss(params, apply_fn, batch: batches_lib.Batch, rng: jax.Array,
                settings: StepSettings, deterministic: bool):
   """(weighted mean InfoNCE, per-step statistics) of one batch.
@@ -41,18 +91,20 @@ def batch_loss(params, apply_fn, batch: batches_lib.Batch, rng: jax.Array,
   negative; `skipped_anchors` counts the good-fit pairs that drew none.
   """
   key_negatives, key_resume, key_pool = jax.random.split(rng, 3)
-  neg_idx_BxK, neg_mask_BxK, neg_bucket_BxK = negatives.sample_negatives(
-      key_negatives, batch.sim_BxP, batch.candidate_BxP, batch.has_uris_B,
-      batch.ratios_3, settings.negatives)
+  neg_col_BxK, neg_mask_BxK, neg_bucket_BxK = negatives.sample_negatives(
+      key_negatives, batch.sim_BxM, batch.candidate_BxM,
+      batch.uniform_candidate_BxM, batch.has_uris_B, batch.ratios_3,
+      settings.negatives)
+  neg_idx_BxK = jnp.take_along_axis(batch.candidate_job_BxM, neg_col_BxK,
+                                    axis=1)
   z_res_BxE = apply_fn({"params": params}, batch.resume_emb_BxD,
                        deterministic=deterministic,
                        rngs={"dropout": key_resume})
-  z_pool_PxE = apply_fn({"params": params}, batch.pool_emb_PxD,
-                        deterministic=deterministic,
-                        rngs={"dropout": key_pool})
-  sim_BxP = z_res_BxE @ z_pool_PxE.T
-  pos_sim_B = jnp.take_along_axis(sim_BxP, batch.job_B[:, None], axis=1)[:, 0]
-  neg_sim_BxK = jnp.take_along_axis(sim_BxP, neg_idx_BxK, axis=1)
+  pos_sim_B, neg_sim_BxK = _job_similarities(
+      lambda emb: apply_fn({"params": params}, emb,
+                           deterministic=deterministic,
+                           rngs={"dropout": key_pool}),
+      batch, z_res_BxE, neg_idx_BxK)
   # An anchor without a usable negative (its resume fits the whole pool)
   # has no contrast: it is skipped, not counted as loss 0 in the mean.
   has_negative_B = neg_mask_BxK.any(axis=1)
@@ -104,15 +156,17 @@ def make_optimizer(learning_rate: float, grad_clip_norm: float
 
 
 def train_step(state: TrainState, batch: batches_lib.Batch, rng: jax.Array,
-               settings: StepSettings) -> tuple[TrainState, dict]:
-  """One Adam update on `batch`; a batch without anchors (none, or none that
-  drew a negative) leaves params as is.
+               settings: StepSettings, mesh: Mesh | None = None
+               ) -> tuple[TrainState, dict]:
+  """One Adam update on `batch` (split over `mesh`); a batch without anchors
+  (none, or none that drew a negative) leaves params as is.
 
   Metrics hold the loss, the gradient's global norm before clipping and
   whether clipping changed it.
   """
   (loss, stats), grads = jax.value_and_grad(batch_loss, has_aux=True)(
-      state.params, state.apply_fn, batch, rng, settings, False)
+      state.params, state.apply_fn, shard_batch(batch, mesh), rng, settings,
+      False)
   grad_norm = jnp.sqrt(sum(jnp.sum(jnp.square(g))
                            for g in jax.tree.leaves(grads)))
   updated = state.apply_gradients(grads=grads)
@@ -128,42 +182,50 @@ def train_step(state: TrainState, batch: batches_lib.Batch, rng: jax.Array,
 
 
 @functools.lru_cache(maxsize=None)
-def make_train_step(settings: StepSettings):
-  """`train_step(state, batch, rng) -> (state, metrics)`, jitted (donates)."""
-  return jax.jit(functools.partial(train_step, settings=settings),
+def make_train_step(settings: StepSettings, mesh: Mesh | None = None):
+  """`train_step(state, batch, rng) -> (state, metrics)`, jitted (donates);
+  the batch is split over `mesh`."""
+  return jax.jit(functools.partial(train_step, settings=settings, mesh=mesh),
                  donate_argnums=0)
 
 
 def _train_epoch(state: TrainState, split: batches_lib.SplitTensors,
                  idx_SxB: jax.Array, mask_SxB: jax.Array, ratios_3: jax.Array,
-                 key: jax.Array, settings: StepSettings):
+                 key: jax.Array, first_step=0, *, settings: StepSettings,
+                 mesh: Mesh | None):
   def body(state, xs):
     i, idx_B, mask_B = xs
     batch = batches_lib.gather_batch(split, idx_B, mask_B, ratios_3)
-    return train_step(state, batch, jax.random.fold_in(key, i), settings)
+    return train_step(state, batch, jax.random.fold_in(key, i), settings,
+                      mesh)
 
-  steps = jnp.arange(idx_SxB.shape[0])
+  steps = first_step + jnp.arange(idx_SxB.shape[0])
   return jax.lax.scan(body, state, (steps, idx_SxB, mask_SxB))
 
 
 @functools.lru_cache(maxsize=None)
-def make_train_epoch(settings: StepSettings):
-  """`train_epoch(state, split, idx_SxB, mask_SxB, ratios_3, key)`.
+def make_train_epoch(settings: StepSettings, mesh: Mesh | None = None):
+  """`train_epoch(state, split, idx_SxB, mask_SxB, ratios_3, key,
+  first_step=0)`.
 
-  Runs every batch of an epoch as one compiled scan (state donated); step i
-  uses `fold_in(key, i)`, as the step-by-step loop does. Returns the new
-  state and per-step metrics stacked along a leading axis.
+  Runs the batches of an epoch's steps first_step … first_step + S − 1 as
+  one compiled scan (state donated), each batch split over `mesh`; step i
+  of the epoch uses `fold_in(key, i)`, as the step-by-step loop does, so a
+  run of the epoch cut into segments draws what one scan over it draws.
+  Returns the new state and per-step metrics stacked along a leading axis.
   """
-  return jax.jit(functools.partial(_train_epoch, settings=settings),
-                 donate_argnums=0)
+  return distributed.feeding_grids(
+      jax.jit(functools.partial(_train_epoch, settings=settings, mesh=mesh),
+              donate_argnums=0), mesh)
 
 
 def _validation(params, split: batches_lib.SplitTensors, idx_SxB: jax.Array,
                 mask_SxB: jax.Array, ratios_3: jax.Array, key: jax.Array,
-                apply_fn, settings: StepSettings) -> dict:
+                apply_fn, settings: StepSettings, mesh: Mesh | None) -> dict:
   def body(totals, xs):
     i, idx_B, mask_B = xs
-    batch = batches_lib.gather_batch(split, idx_B, mask_B, ratios_3)
+    batch = shard_batch(
+        batches_lib.gather_batch(split, idx_B, mask_B, ratios_3), mesh)
     _, stats = batch_loss(params, apply_fn, batch, jax.random.fold_in(key, i),
                           settings, True)
     n, k = stats["num_anchors"], stats["num_negatives"]
@@ -191,11 +253,14 @@ def _validation(params, split: batches_lib.SplitTensors, idx_SxB: jax.Array,
 
 
 @functools.lru_cache(maxsize=None)
-def make_validation(apply_fn, settings: StepSettings):
+def make_validation(apply_fn, settings: StepSettings,
+                    mesh: Mesh | None = None):
   """`validation(params, split, idx_SxB, mask_SxB, ratios_3, key) -> metrics`.
 
-  Same triplets and loss as training, dropout off, no update; the loss is
-  the mean of w·InfoNCE over all anchors of the split that drew a negative.
+  Same triplets and loss as training (batches split over `mesh`), dropout
+  off, no update; the loss is the mean of w·InfoNCE over all anchors of the
+  split that drew a negative.
   """
-  return jax.jit(functools.partial(_validation, apply_fn=apply_fn,
-                                   settings=settings))
+  return distributed.feeding_grids(
+      jax.jit(functools.partial(_validation, apply_fn=apply_fn,
+                                settings=settings, mesh=mesh)), mesh)

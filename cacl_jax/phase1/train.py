@@ -2,7 +2,8 @@
 
 `train_phase1` trains the projection head on `PreparedData` with the epoch
 loop both phases share (`common.training_loop`): every epoch runs the
-training batches (one compiled scan, or step by step), computes the
+training batches (one compiled scan per checkpoint segment, or step by
+step), computes the
 validation loss with the same triplet construction (the validation split's
 own job pool, a fixed rng) and logs step and epoch metrics, including the
 curriculum shares and how often gradients were clipped (a WARNING when they
@@ -22,7 +23,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from cacl_jax.common import training_loop
+from cacl_jax.common import distributed, training_loop
 from cacl_jax.data import prepared
 from cacl_jax.phase1 import batches as batches_lib
 from cacl_jax.phase1 import config as config_lib
@@ -90,23 +91,26 @@ def _warn_if_clipped(epoch: int, summary: dict, clip_norm: float) -> None:
 
 
 class _EpochRunner:
-  """Runs one training epoch, as a compiled scan or step by step."""
+  """Runs steps of a training epoch, as a compiled scan or step by step."""
 
-  def __init__(self, config, settings: steps.StepSettings):
+  def __init__(self, config, settings: steps.StepSettings, mesh):
     self._scan = config.train.scan_epochs
-    self._epoch = steps.make_train_epoch(settings)
-    self._step = steps.make_train_step(settings)
+    self._epoch = steps.make_train_epoch(settings, mesh)
+    self._step = steps.make_train_step(settings, mesh)
 
-  def __call__(self, state, split, idx_SxB, mask_SxB, ratios_3, key):
+  def __call__(self, state, split, idx_SxB, mask_SxB, ratios_3, key,
+               first_step):
+    """Trains the rows of `idx_SxB`, the epoch's steps from `first_step`."""
     if self._scan:
       state, metrics = self._epoch(state, split, idx_SxB, mask_SxB, ratios_3,
-                                   key)
+                                   key, first_step)
       return state, jax.device_get(metrics)
     per_step = []
     for i in range(idx_SxB.shape[0]):
       batch = batches_lib.gather_batch(split, idx_SxB[i], mask_SxB[i],
                                        ratios_3)
-      state, metrics = self._step(state, batch, jax.random.fold_in(key, i))
+      state, metrics = self._step(state, batch,
+                                  jax.random.fold_in(key, first_step + i))
       per_step.append(metrics)
     stacked = jax.tree.map(lambda *xs: np.stack(xs),
                            *jax.device_get(per_step))
@@ -118,6 +122,7 @@ def train_phase1(config: ml_collections.ConfigDict,
                  workdir: str | pathlib.Path) -> dict[str, Any]:
   """Trains (or resumes training of) the projection head; returns a summary."""
   config_lib.validate(config)
+  mesh = distributed.training_mesh(config)
   t, n = config.train, config.negatives
   settings = step_settings(config)
   train_split = _split_tensors(config, data, "train")
@@ -128,21 +133,21 @@ def train_phase1(config: ml_collections.ConfigDict,
       val_key, val_split.num_pairs, t.batch_size, shuffle=False)
   steps_per_epoch = batches_lib.num_batches(train_split.num_pairs,
                                             t.batch_size)
-  runner = _EpochRunner(config, settings)
+  runner = _EpochRunner(config, settings, mesh)
   state = state_lib.create_state(config, data.emb_TxD.shape[1], init_key)
-  validation = steps.make_validation(state.apply_fn, settings)
+  validation = steps.make_validation(state.apply_fn, settings, mesh)
 
   def ratios(epoch):
     return negatives.curriculum_ratios(epoch, t.epochs, n.start_ratios,
                                        n.end_ratios)
 
-  def run_epoch(state, epoch):
+  def run_steps(state, epoch, start, end):
     order_key, step_key = jax.random.split(
         jax.random.fold_in(train_key, epoch))
     idx_SxB, mask_SxB = batches_lib.epoch_batches(
         order_key, train_split.num_pairs, t.batch_size, t.shuffle)
-    return runner(state, train_split, idx_SxB, mask_SxB, ratios(epoch),
-                  step_key)
+    return runner(state, train_split, idx_SxB[start:end],
+                  mask_SxB[start:end], ratios(epoch), step_key, start)
 
   def validate(state, epoch):
     val_ratios_3 = negatives.validation_ratios(
@@ -156,7 +161,7 @@ def train_phase1(config: ml_collections.ConfigDict,
     return summary
 
   phase = training_loop.Phase(
-      name="phase 1", steps_per_epoch=steps_per_epoch, run_epoch=run_epoch,
+      name="phase 1", steps_per_epoch=steps_per_epoch, run_steps=run_steps,
       validate=validate, summarize=summarize,
       settings={"learning_rate": t.learning_rate,
                 "temperature": t.temperature},

@@ -49,6 +49,10 @@ def phase2_fields() -> ml_collections.ConfigDict:
   c.checkpoint = ml_collections.ConfigDict()
   # Best checkpoints (lowest validation loss) kept besides the latest two.
   c.checkpoint.max_to_keep = 1
+  # Also checkpoint every this many steps inside an epoch (counted from the
+  # epoch's start), so that a preempted run loses at most that many steps;
+  # 0: only at epoch ends. A SIGTERM stops the run at the next checkpoint.
+  c.checkpoint.every_steps = 0
 
   c.eval = ml_collections.ConfigDict()
   # Resume ranking only scores jobs with at least this many candidates.
@@ -91,6 +95,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
     fail("phase1_workdir", "must name the Phase-1 workdir")
   if config.checkpoint.max_to_keep < 1:
     fail("checkpoint.max_to_keep", "must be ≥ 1")
+  if config.checkpoint.every_steps < 0:
+    fail("checkpoint.every_steps",
+         f"must be ≥ 0 (0: only at epoch ends), got "
+         f"{config.checkpoint.every_steps}")
   if config.eval.min_resume_candidates < 1:
     fail("eval.min_resume_candidates", "must be ≥ 1")
   if config.eval.ranking_negatives < 1:

@@ -5,7 +5,10 @@ job) pairs of frozen Phase-1 projections with dropout on, the weighted BCE
 over the batch's valid slots is the loss, and Adam with coupled L2 after
 global-norm clipping updates the head. An epoch is one `lax.scan` over its
 batches with the state donated, so the host dispatches once per epoch, as in
-Phase 1 (`phase1/steps.py`).
+Phase 1 (`phase1/steps.py`), and like there, given a mesh
+(`common.distributed`) every batch is split over the devices of its data
+axis with the state replicated, the epoch's batch grid arriving with its
+columns split the same way.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax.training import train_state
+from jax.sharding import Mesh
 
+from cacl_jax.common import distributed
 from cacl_jax.data import prepared
 from cacl_jax.phase2 import losses
 
@@ -96,12 +101,19 @@ def batch_loss(params, apply_fn, batch: Batch, rng: jax.Array,
                              batch.mask_B)
 
 
+def shard_batch(batch: Batch, mesh: Mesh | None) -> Batch:
+  """Inside jit: every field of the batch split over `mesh`'s data axis."""
+  return jax.tree.map(lambda x_B: distributed.shard_batch(x_B, mesh), batch)
+
+
 def train_step(state: TrainState, batch: Batch, rng: jax.Array,
-               pos_weight: float) -> tuple[TrainState, dict]:
-  """One optimiser update on `batch` (dropout masks from `rng`); metrics
-  hold its loss."""
-  loss, grads = jax.value_and_grad(batch_loss)(state.params, state.apply_fn,
-                                               batch, rng, pos_weight)
+               pos_weight: float, mesh: Mesh | None = None
+               ) -> tuple[TrainState, dict]:
+  """One optimiser update on `batch` (split over `mesh`; dropout masks from
+  `rng`); metrics hold its loss."""
+  loss, grads = jax.value_and_grad(batch_loss)(
+      state.params, state.apply_fn, shard_batch(batch, mesh), rng,
+      pos_weight)
   return state.apply_gradients(grads=grads), {"loss": loss}
 
 
@@ -113,27 +125,29 @@ def make_train_step(pos_weight: float):
 
 
 def _train_epoch(state: TrainState, pairs: PairTensors, idx_SxB: jax.Array,
-                 mask_SxB: jax.Array, key: jax.Array, pos_weight: float):
+                 mask_SxB: jax.Array, key: jax.Array, pos_weight: float,
+                 mesh: Mesh | None):
   def body(state, xs):
     idx_B, mask_B = xs
     batch = gather_batch(pairs, idx_B, mask_B)
     return train_step(state, batch, jax.random.fold_in(key, state.step),
-                      pos_weight)
+                      pos_weight, mesh)
 
   return jax.lax.scan(body, state, (idx_SxB, mask_SxB))
 
 
 @functools.lru_cache(maxsize=None)
-def make_train_epoch(pos_weight: float):
+def make_train_epoch(pos_weight: float, mesh: Mesh | None = None):
   """`train_epoch(state, pairs, idx_SxB, mask_SxB, key)`.
 
-  Runs every batch of an epoch as one compiled scan (state donated); the
-  step that starts at global step s uses dropout masks from
-  `fold_in(key, s)`, so one key serves the whole run. Returns the new state
-  and per-step metrics stacked along a leading axis.
+  Runs every batch of an epoch as one compiled scan (state donated), each
+  batch split over `mesh`; the step that starts at global step s uses
+  dropout masks from `fold_in(key, s)`, so one key serves the whole run.
+  Returns the new state and per-step metrics stacked along a leading axis.
   """
-  return jax.jit(functools.partial(_train_epoch, pos_weight=pos_weight),
-                 donate_argnums=0)
+  return distributed.feeding_grids(
+      jax.jit(functools.partial(_train_epoch, pos_weight=pos_weight,
+                                mesh=mesh), donate_argnums=0), mesh)
 
 
 def _validation(params, pairs: PairTensors, apply_fn, pos_weight: float

@@ -5,12 +5,13 @@ from that run's config.json), checks that it was trained on the same data,
 and projects every text once: the encoder and the head are frozen and
 deterministic, so these are the numbers the original recomputed every
 batch. `train` then trains the classification head with the epoch loop both
-phases share (`common.training_loop`): one compiled scan per epoch
-(`phase2/steps.py`), validation loss and accuracy after each, the training
-loss of every step logged, checkpoints, a stop at the first non-finite
-loss, exact resume; epoch order and dropout masks derive from
-(seed, epoch, step) alone. `run` evaluates the best checkpoint (§7.2),
-and writes the report; `experiments.run` then exports the model bundle.
+phases share (`common.training_loop`): one compiled scan per epoch or
+per checkpoint segment (`phase2/steps.py`), validation loss and accuracy
+after each epoch, the training loss of every step logged, checkpoints, a
+stop at the first non-finite loss, exact resume; epoch order and dropout
+masks derive from (seed, epoch, step) alone. `run` evaluates the best
+checkpoint (§7.2), and writes the report; `experiments.run` then exports
+the model bundle.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from cacl_jax.common import metrics_log, run_manifest, training_loop
+from cacl_jax.common import distributed, metrics_log, run_manifest
+from cacl_jax.common import training_loop
 from cacl_jax.data import prepared
 from cacl_jax.phase1 import batches as batches_lib
 from cacl_jax.phase2 import classifier, config as config_lib, evaluate
@@ -78,16 +80,17 @@ def train(config: ml_collections.ConfigDict, data: prepared.PreparedData,
   pairs_S = np.full(steps_per_epoch, t.batch_size, np.float64)
   pairs_S[-1] = train_pairs.num_pairs - t.batch_size * (steps_per_epoch - 1)
   _, shuffle_key, dropout_key = _keys(config.seed)
-  train_epoch = steps.make_train_epoch(t.pos_weight)
+  train_epoch = steps.make_train_epoch(t.pos_weight,
+                                       distributed.training_mesh(config))
   state = create_state(config, emb_TxE.shape[1])
   validation = steps.make_validation(state.apply_fn, t.pos_weight)
 
-  def run_epoch(state, epoch):
+  def run_steps(state, epoch, start, end):
     idx_SxB, mask_SxB = batches_lib.epoch_batches(
         jax.random.fold_in(shuffle_key, epoch), train_pairs.num_pairs,
         t.batch_size, t.shuffle)
-    state, metrics = train_epoch(state, train_pairs, idx_SxB, mask_SxB,
-                                 dropout_key)
+    state, metrics = train_epoch(state, train_pairs, idx_SxB[start:end],
+                                 mask_SxB[start:end], dropout_key)
     return state, jax.device_get(metrics)
 
   def validate(state, epoch):
@@ -103,7 +106,7 @@ def train(config: ml_collections.ConfigDict, data: prepared.PreparedData,
             "epoch/val_accuracy": float(val["accuracy"])}
 
   phase = training_loop.Phase(
-      name="phase 2", steps_per_epoch=steps_per_epoch, run_epoch=run_epoch,
+      name="phase 2", steps_per_epoch=steps_per_epoch, run_steps=run_steps,
       validate=validate, summarize=summarize,
       settings={"learning_rate": t.learning_rate},
       extra_metrics=("val_accuracy",))

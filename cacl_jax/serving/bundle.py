@@ -29,7 +29,7 @@ import ml_collections
 import numpy as np
 
 from cacl_jax import pipeline
-from cacl_jax.common import files, run_manifest, training_loop
+from cacl_jax.common import distributed, files, run_manifest, training_loop
 from cacl_jax.data import builtin
 from cacl_jax.ontology import esco_files
 from cacl_jax.phase2 import evaluate, pretrained
@@ -138,7 +138,8 @@ def export(phase2_workdir: str | pathlib.Path,
   names, both heads from their best checkpoints. `input_dim` is the width
   of the encoder embeddings the Phase-1 head reads; by default that of
   the configured encoder (which is then built). `out_dir` defaults to
-  `<phase2_workdir>/model`.
+  `<phase2_workdir>/model`. In a multi-process run every process restores
+  the checkpoints and process 0 alone writes.
   """
   workdir = pathlib.Path(phase2_workdir)
   out = pathlib.Path(out_dir) if out_dir else workdir / BUNDLE_DIR
@@ -153,6 +154,8 @@ def export(phase2_workdir: str | pathlib.Path,
       lambda: phase2_train.create_state(config2, frozen.model_config.dim))
   best, _ = training_loop.restore(workdir, abstract)
   eval_json = _read_json(workdir / evaluate.EVAL_NAME)
+  if not distributed.is_main_process():  # process 0 writes the bundle
+    return out
   checksums = {}
   for name, params in ((PHASE1_PARAMS_FILE, frozen.params),
                        (PHASE2_PARAMS_FILE, best.params)):
