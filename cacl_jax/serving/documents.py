@@ -27,7 +27,7 @@ import dataclasses
 import json
 import os
 import pathlib
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from absl import logging
 
@@ -185,6 +185,20 @@ def _folder_documents(path: pathlib.Path
     yield None, Document(doc_id=file.stem, text=text)
 
 
+def _unique(path: pathlib.Path, found: Iterator[tuple[int | None, Any]],
+            key: Callable[[Any], str], field: str, what: str) -> list:
+  """The items of `found` ((line, item) pairs) in order; InputError at the
+  first whose `key` an earlier one has."""
+  out, seen = [], {}
+  for line, item in found:
+    if key(item) in seen:
+      raise _error(path, line, field, f"{field} {key(item)!r} already names "
+                   f"the {what} of line {seen[key(item)]}")
+    seen[key(item)] = line
+    out.append(item)
+  return out
+
+
 def read_documents(path: str | os.PathLike, kind: str) -> list[Document]:
   """The resumes (`kind` "resume") or jobs ("job") of a file or folder, in
   order (see the module docstring)."""
@@ -201,14 +215,7 @@ def read_documents(path: str | os.PathLike, kind: str) -> list[Document]:
   else:
     raise InputError(f"{path}: unsupported file type {path.suffix!r}; give "
                      "a .jsonl or .csv file or a folder of .txt files")
-  out, seen = [], {}
-  for line, document in found:
-    if document.doc_id in seen:
-      raise _error(path, line, "id", f"id {document.doc_id!r} already names "
-                   f"the document of line {seen[document.doc_id]}")
-    seen[document.doc_id] = line
-    out.append(document)
-  return out
+  return _unique(path, found, lambda d: d.doc_id, "id", "document")
 
 
 def _json_pair(path: pathlib.Path, line: int, text: str) -> PairInput:
@@ -240,12 +247,6 @@ def read_pairs(path: str | os.PathLike,
     except (records.RecordError, textfile.TextDecodeError) as e:
       raise InputError(str(e)) from None
     return [PairInput(p.pair_id, p.resume, p.job, p.label) for p in pairs]
-  out, seen = [], {}
-  for line, text in _lines(path):
-    pair = _json_pair(path, line, text)
-    if pair.pair_id in seen:
-      raise _error(path, line, "pair_id", f"pair_id {pair.pair_id!r} "
-                   f"already names the pair of line {seen[pair.pair_id]}")
-    seen[pair.pair_id] = line
-    out.append(pair)
-  return out
+  return _unique(path, ((line, _json_pair(path, line, text))
+                         for line, text in _lines(path)),
+                 lambda p: p.pair_id, "pair_id", "pair")

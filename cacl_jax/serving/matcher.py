@@ -42,6 +42,7 @@ from cacl_jax.encoder import embedding_cache
 from cacl_jax.ontology import distance_cache, graph
 from cacl_jax.phase1 import projection
 from cacl_jax.phase2 import classifier
+from cacl_jax.phase2 import evaluate as phase2_evaluate
 from cacl_jax.serving import bundle as bundle_lib
 from cacl_jax.serving import documents, explain, labelled, topk
 from cacl_jax.skills import extractor as skill_extractor
@@ -283,8 +284,7 @@ class Matcher:
     """`score_pairs`, and the metrics of the labelled pairs among them
     (`serving.labelled`; None when no pair has a label).
 
-    The job ranking scores every distinct resume × job of the labelled
-    pairs, a grid held in memory (4 bytes per combination).
+    The rankings are Phase 2's (`phase2.evaluate.rankings`).
     """
     matches, r_side, j_side = self._score(pairs)
     rows = np.asarray([i for i, m in enumerate(matches)
@@ -292,22 +292,22 @@ class Matcher:
     if not rows.size:
       return matches, None
     resume_N, num_r = labelled.unique_index(r_side.texts[i] for i in rows)
-    job_N, num_p = labelled.unique_index(j_side.records[i].job_id
-                                         for i in rows)
+    job_N, _ = labelled.unique_index(j_side.records[i].job_id for i in rows)
     r_rows = rows[np.unique(resume_N, return_index=True)[1]]
     j_rows = rows[np.unique(job_N, return_index=True)[1]]
-    table = np.concatenate([r_side.input_NxE[r_rows],
-                            j_side.input_NxE[j_rows]])
-    logit_RxP = classifier.predict_logits(
-        self.bundle.phase2_config.model, self.bundle.phase2_params, table,
-        np.repeat(np.arange(num_r), num_p),
-        num_r + np.tile(np.arange(num_p), num_r)).reshape(num_r, num_p)
     picked = [matches[i] for i in rows]
+    label_N = np.asarray([records.binary_label(m.label) for m in picked],
+                         np.int32)
     metrics = labelled.evaluate(
-        np.asarray([records.binary_label(m.label) for m in picked], np.int32),
-        np.asarray([m.p_match for m in picked]),
-        np.asarray([m.logit for m in picked], np.float32), resume_N, job_N,
-        logit_RxP, self.threshold, self.bundle.phase2_config.eval)
+        label_N, np.asarray([m.p_match for m in picked]),
+        np.asarray([m.logit for m in picked], np.float32),
+        phase2_evaluate.RankedPairs(
+            resume_row_R=np.arange(num_r, dtype=np.int32),
+            job_row_P=num_r + np.arange(len(j_rows), dtype=np.int32),
+            resume_N=resume_N, job_N=job_N, label_N=label_N),
+        np.concatenate([r_side.input_NxE[r_rows], j_side.input_NxE[j_rows]]),
+        self.bundle.phase2_config.model, self.bundle.phase2_params,
+        self.threshold, self.bundle.phase2_config.eval)
     return matches, dict(metrics, unlabelled=len(matches) - len(picked))
 
   def _rank(self, queries: _Side, items: _Side, top_k: int,
