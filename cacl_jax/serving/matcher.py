@@ -30,7 +30,7 @@ import os
 import pathlib
 from typing import Any, Callable, Sequence, Union
 
-import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from scipy import special
@@ -220,9 +220,11 @@ class Matcher:
              else serialize.serialize_job(r) for r in enriched]
     emb_NxD = (self._embeddings.get(texts, progress=len(texts) > 1000)
                if texts else np.zeros((0, self._encoder.dim), np.float32))
+    input_NxE = self._project(emb_NxD, self._normalized)
+    unit_NxE = (input_NxE if self._normalized else
+                np.asarray(projection.l2_normalize(jnp.asarray(input_NxE))))
     return _Side(ids=tuple(ids), records=tuple(enriched), texts=tuple(texts),
-                 input_NxE=self._project(emb_NxD, self._normalized),
-                 unit_NxE=self._project(emb_NxD, True))
+                 input_NxE=input_NxE, unit_NxE=unit_NxE)
 
   def _project(self, emb_NxD: np.ndarray, normalize: bool) -> np.ndarray:
     model = self.bundle.phase1_config.model
