@@ -37,7 +37,7 @@ from cacl_jax.ontology import set_similarity
 from cacl_jax.phase1 import negatives
 from cacl_jax.skills import extractor as skill_extractor
 
-CODE_VERSION = "prepared-data/3"
+CODE_VERSION = "prepared-data/4"
 
 
 def cache_root(data: ml_collections.ConfigDict) -> pathlib.Path:

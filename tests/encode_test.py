@@ -139,6 +139,20 @@ def test_order_duplicates_and_empty_input(encoder):
   assert encoder.encode([]).shape == (0, 32)
 
 
+def test_tokenised_in_batches_equals_one_batch(encoder, monkeypatch):
+  texts = TEXTS + [f"{t} number {i}" for i, t in enumerate(TEXTS * 3)]
+  whole = encoder.encode(texts)
+  monkeypatch.setattr(encode, "TOKENIZE_BATCH", 4)
+  calls = []
+  token_ids = tokenizer_lib.token_ids
+  monkeypatch.setattr(tokenizer_lib, "token_ids",
+                      lambda tok, batch: calls.append(len(batch))
+                      or token_ids(tok, batch))
+  np.testing.assert_allclose(encoder.encode(texts), whole, atol=1e-5, rtol=0)
+  assert calls == [4] * (len(texts) // 4) + [len(texts) % 4] * bool(
+      len(texts) % 4)
+
+
 def test_few_compiled_shapes():
   enc = encode.TextEncoder.random(seed=0, batch_tokens=128)
   words = lambda k: " ".join(["skills"] * k)  # k words: k + 2 tokens.

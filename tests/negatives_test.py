@@ -254,11 +254,17 @@ def _lists(sim, has_uris, good, settings=SMALL, chunk=4096):
                                   (resume_r, job_r), settings, chunk=chunk)
 
 
-def test_candidate_lists_match_a_brute_force_reference():
+# A pool larger than the search window: blocks of 5 resumes search 20 jobs.
+WINDOWED = ng.CandidateSettings(per_bucket=5, uniform=4, search=20,
+                                search_block=5, seed=3)
+
+
+@pytest.mark.parametrize("settings,chunk", [(SMALL, 4096), (WINDOWED, 7)])
+def test_candidate_lists_match_a_brute_force_reference(settings, chunk):
   sim, has_uris, good = _pool_data(0, 30, 60)
-  lists = _lists(sim, has_uris, good)
-  c = SMALL.per_bucket
-  assert lists.job_RxM.shape == (30, SMALL.width)
+  lists = _lists(sim, has_uris, good, settings, chunk)
+  c = settings.per_bucket
+  assert lists.job_RxM.shape == (30, settings.width)
   bucket_sim = np.where(has_uris, sim, 1.0 - ng.URILESS_JOB_DISTANCE)
   d = 1.0 - bucket_sim
   bucket = np.where(d <= 0.3, ng.HARD, np.where(d <= 0.6, ng.MEDIUM, ng.EASY))
@@ -267,10 +273,13 @@ def test_candidate_lists_match_a_brute_force_reference():
     job = lists.job_RxM[r]
     assert not good[r, job[listed]].any()
     np.testing.assert_array_equal(lists.sim_RxM[r][listed], sim[r, job[listed]])
+    # Jobs with URIs are searched within the resume block's window; jobs
+    # without URIs (medium for everyone) come from the whole pool.
+    searched = ~has_uris | _window_mask(settings, r, 60)
     for b in (ng.HARD, ng.MEDIUM):
       block = slice(b * c, (b + 1) * c)
       got = job[block][lists.ontology_RxM[r, block]]
-      members = np.flatnonzero((bucket[r] == b) & ~good[r])
+      members = np.flatnonzero((bucket[r] == b) & ~good[r] & searched)
       assert len(set(got)) == got.size and set(got) <= set(members)
       # The block holds the top C by similarity (ties in any order).
       np.testing.assert_array_equal(
@@ -278,22 +287,47 @@ def test_candidate_lists_match_a_brute_force_reference():
           np.sort(bucket_sim[r, members])[::-1][:c])
     # Easy and uniform blocks: the first distinct drawn jobs that qualify.
     drawn = list(dict.fromkeys(
-        ng.draw_jobs(SMALL, np.asarray([r]), 60)[0].tolist()))
+        ng.draw_jobs(settings, np.asarray([r]), 60)[0].tolist()))
     drawn = [j for j in drawn if not good[r, j]]
     np.testing.assert_array_equal(
         job[2 * c:3 * c][lists.ontology_RxM[r, 2 * c:3 * c]],
         [j for j in drawn if bucket[r, j] == ng.EASY][:c])
     np.testing.assert_array_equal(job[3 * c:][lists.uniform_RxM[r, 3 * c:]],
-                                  drawn[:SMALL.uniform])
+                                  drawn[:settings.uniform])
     assert not lists.uniform_RxM[r, :3 * c].any()
     assert not lists.ontology_RxM[r, 3 * c:].any()
 
 
-def test_candidate_lists_do_not_depend_on_the_chunking():
+def _window_mask(settings, row, pool_size):
+  """Which pool jobs the search window of `row`'s block holds, by a plain
+  Python draw: the `search` smallest hash values of (seed, block, job)."""
+  if pool_size <= settings.search:
+    return np.ones(pool_size, bool)
+  block = row // settings.search_block
+  u = [ng.hash_uniform(settings.seed, 4, block, j) for j in range(pool_size)]
+  mask = np.zeros(pool_size, bool)
+  mask[sorted(range(pool_size), key=lambda j: u[j])[:settings.search]] = True
+  return mask
+
+
+def test_search_windows_are_seeded_per_block():
+  first = ng.search_window(WINDOWED, 0, 60)
+  assert first.size == 20 and np.all(np.diff(first) > 0)
+  np.testing.assert_array_equal(first, ng.search_window(WINDOWED, 0, 60))
+  assert not np.array_equal(first, ng.search_window(WINDOWED, 1, 60))
+  assert ng.search_window(WINDOWED, 0, 20) is None
+  # Over many blocks every job is searched about equally often.
+  counts = np.bincount(np.concatenate(
+      [ng.search_window(WINDOWED, b, 60) for b in range(600)]), minlength=60)
+  assert stats.chisquare(counts).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("settings", [SMALL, WINDOWED])
+def test_candidate_lists_do_not_depend_on_the_chunking(settings):
   sim, has_uris, good = _pool_data(1, 23, 70)
-  whole = _lists(sim, has_uris, good, chunk=4096)
+  whole = _lists(sim, has_uris, good, settings, chunk=4096)
   for chunk in (1, 7):
-    parts = _lists(sim, has_uris, good, chunk=chunk)
+    parts = _lists(sim, has_uris, good, settings, chunk=chunk)
     for field in ("job_RxM", "sim_RxM", "ontology_RxM", "uniform_RxM"):
       np.testing.assert_array_equal(getattr(parts, field),
                                     getattr(whole, field))

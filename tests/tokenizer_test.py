@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import tokenizers
 
 from cacl_jax.encoder import tokenizer as tokenizer_lib
 from cacl_jax.encoder import weights
@@ -83,3 +84,55 @@ def test_real_tokenizer_equals_sentence_transformers():
                                 expected["attention_mask"])
   assert expected["input_ids"].shape[1] == 384
   assert expected["input_ids"][-1][2] == reference.pad_token_id
+
+
+def _edge_texts(rng: np.random.Generator) -> list[str]:
+  """Long texts that stress a head cut at a space: long words, [UNK] runs,
+  no spaces at all, other whitespace, accents and CJK near the cut."""
+  words = ["python", "Zürich", "☃☃☃", "x" * 150, "漢字", "a\tb", "c\nd",
+           "<mask>", "senior", "data-engineer", "ﬁ", "e\u0301", "  "]
+  texts = ["".join(rng.choice(words, size=n) + " ")
+           for n in rng.integers(1, 400, size=60)]
+  texts += [" ".join(rng.choice(words, size=n))
+            for n in rng.integers(1, 400, size=60)]
+  return texts + ["y" * 5000, "y" * 5000 + " z", " " * 3000 + "end",
+                  "漢" * 3000, "short", ""]
+
+
+@pytest.mark.parametrize("max_len", [8, 16, 128])
+def test_token_ids_equal_whole_text_tokenisation(max_len):
+  tok = tokenizer_lib.unpadded(tokenizer_lib.tiny_tokenizer(max_len))
+  assert tokenizer_lib.cuts_at_spaces(tok)
+  texts = _edge_texts(np.random.default_rng(max_len))
+  expected = [e.ids for e in tok.encode_batch(texts)]
+  got = tokenizer_lib.token_ids(tok, texts)
+  assert [x.tolist() for x in got] == expected
+  assert sum(len(x) == max_len for x in got) > len(texts) // 2
+
+
+def test_real_token_ids_equal_whole_text_tokenisation():
+  try:
+    folder = weights.resolve_model_dir(download=False)
+  except weights.ModelNotFoundError:
+    pytest.skip("real all-mpnet-base-v2 weights absent")
+  tok = tokenizer_lib.unpadded(tokenizer_lib.load_tokenizer(folder))
+  assert tokenizer_lib.cuts_at_spaces(tok)
+  texts = _edge_texts(np.random.default_rng(7))
+  got = tokenizer_lib.token_ids(tok, texts)
+  assert [x.tolist() for x in got] == [e.ids for e in tok.encode_batch(texts)]
+
+
+def test_heads_are_not_cut_for_other_tokenizers():
+  """Left truncation or a tokenizer that does not split at spaces gets
+  every text whole."""
+  left = tokenizer_lib.unpadded(tokenizer_lib.tiny_tokenizer(16))
+  left.enable_truncation(max_length=16, direction="left")
+  assert not tokenizer_lib.cuts_at_spaces(left)
+  texts = ["python " * 50 + "nurse", "a b"]
+  assert [x.tolist() for x in tokenizer_lib.token_ids(left, texts)] == [
+      e.ids for e in left.encode_batch(texts)]
+  assert tokenizer_lib.token_ids(left, texts)[0][-2] == left.token_to_id(
+      "nurse")
+  bpe = tokenizers.Tokenizer(tokenizers.models.BPE(unk_token="[UNK]"))
+  bpe.pre_tokenizer = tokenizers.pre_tokenizers.Metaspace()
+  assert not tokenizer_lib.cuts_at_spaces(bpe)

@@ -55,10 +55,12 @@ class ResumesAgainstPool(Protocol):
   def pairs(self, a_Q: np.ndarray, b_Q: np.ndarray) -> np.ndarray:
     """float32 [Q] of (resume a_Q[q], job b_Q[q])."""
 
-  def close_pairs(self, min_similarity: float
+  def close_pairs(self, min_similarity: float,
+                  jobs: np.ndarray | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(resume, job, similarity) of every pair that may reach
-    `min_similarity`, and possibly more."""
+    """(resume, job, similarity) of every pair with a job of `jobs` (sorted
+    pool indices; None: every job) that may reach `min_similarity`, and
+    possibly more."""
 
 
 class JobPool(Protocol):
@@ -90,9 +92,10 @@ class _GridRows:
   def pairs(self, a_Q, b_Q) -> np.ndarray:
     return self._grid[a_Q, b_Q]
 
-  def close_pairs(self, min_similarity):
-    a_Q, b_Q = np.nonzero(self._grid >= min_similarity - 1e-6)
-    return a_Q, b_Q, self._grid[a_Q, b_Q]
+  def close_pairs(self, min_similarity, jobs=None):
+    jobs = np.arange(self._grid.shape[1]) if jobs is None else jobs
+    a_Q, col_Q = np.nonzero(self._grid[:, jobs] >= min_similarity - 1e-6)
+    return a_Q, jobs[col_Q], self._grid[a_Q, jobs[col_Q]]
 
 _SPLIT_NAMES = ("train", "val", "test")
 _ID_FIELDS = ("pair_ids", "job_ids")
@@ -182,22 +185,28 @@ def candidate_lists(resume_uris: Sequence[Sequence[str]], pool: JobPool,
   `good` holds (resume, job) of the good fits, sorted by resume. A pool of
   at most `settings.width` jobs is listed whole from each chunk's rows of
   the grid; a larger one through `negatives.select_candidates` from the
-  pairs that may reach the medium bucket and the drawn jobs' similarities.
+  pairs that may reach the medium bucket (within each search block's
+  `negatives.search_window`) and the drawn jobs' similarities. Chunks end
+  at search-block boundaries too.
   """
-  pool_size = len(job_has_uris_P)
+  pool_size, num_resumes = len(job_has_uris_P), len(resume_uris)
   uriless_U = np.flatnonzero(~job_has_uris_P)
+  starts = sorted({*range(0, num_resumes, chunk),
+                   *range(0, num_resumes, settings.search_block)})
   parts = []
-  for start in range(0, len(resume_uris), chunk):
-    rows_c = np.arange(start, min(start + chunk, len(resume_uris)))
+  for start, stop in zip(starts, starts[1:] + [num_resumes]):
+    rows_c = np.arange(start, stop)
     lo, hi = np.searchsorted(good[0], [rows_c[0], rows_c[-1] + 1])
     good_r, good_j = good[0][lo:hi] - start, good[1][lo:hi]
-    sets = pool.sets(resume_uris[start:start + chunk])
+    sets = pool.sets(resume_uris[start:stop])
     if pool_size <= settings.width:
       good_cxP = np.zeros((len(rows_c), pool_size), bool)
       good_cxP[good_r, good_j] = True
       parts.append(negatives.whole_pool_candidates(sets.grid(), good_cxP))
       continue
-    a_Q, b_Q, sim_Q = sets.close_pairs(settings.medium_min_similarity)
+    a_Q, b_Q, sim_Q = sets.close_pairs(
+        settings.medium_min_similarity, negatives.search_window(
+            settings, start // settings.search_block, pool_size))
     with_uris = job_has_uris_P[b_Q]
     drawn_cxD = negatives.draw_jobs(settings, rows_c, pool_size)
     drawn_sim = sets.pairs(np.repeat(np.arange(len(rows_c)),

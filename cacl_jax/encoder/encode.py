@@ -1,6 +1,7 @@
 """Fast batched sentence encoding with the frozen MPNet (§5.2).
 
-Texts are tokenised once, sorted by token count and packed: each forward
+Texts are tokenised once (`TOKENIZE_BATCH` at a time), sorted by token count
+within their batch and packed: each forward
 pass takes a fixed budget of `batch_tokens` token slots, filled with the
 longest texts left and topped up with the shortest, back to back. The dense
 layers, ~97 % of the work, run on those packed tokens, so almost no FLOPs go
@@ -10,15 +11,19 @@ each text into its own row of a [rows, length] grid, length rounded up to
 `LENGTH_BUCKET` and rows to `ROW_MULTIPLE`, so that jit compiles a handful of
 shapes for a data set, not one per batch.
 
-On CPU the dots go to XLA's plain (Eigen) matmul rather than the YNNPACK
-library fusion that jax 0.10 uses by default: on this model's shapes YNNPACK
-ran 15-25 % slower (2-core Cascade Lake Xeon, interleaved with torch's MKL
-on the same shapes); XNNPACK and oneDNN fusions were no faster than Eigen.
+On CPU, a model with heads of 64 or more (all-mpnet-base-v2) sends its dots
+to XLA's plain (Eigen) matmul rather than the YNNPACK library fusion that
+jax 0.10 uses by default: on its shapes YNNPACK ran 15-25 % slower when
+first measured, ~7 % slower in a later check (2-core Cascade Lake Xeon);
+XNNPACK and oneDNN fusions were no faster than Eigen. Narrow heads (the
+random test encoder's 8) keep YNNPACK, whose batched attention matmuls ran
+the whole tiny forward pass ~1.6x faster than Eigen's.
 With more than one local device, each device encodes its own pack.
 """
 
 from __future__ import annotations
 
+from concurrent import futures
 import dataclasses
 import functools
 import os
@@ -39,6 +44,9 @@ from cacl_jax.encoder import weights
 
 LENGTH_BUCKET = 32
 ROW_MULTIPLE = 4
+# Texts tokenised per batch (the tokenizer releases the GIL, so a worker
+# thread tokenises the next batch while the encoder runs).
+TOKENIZE_BATCH = 4096
 # XLA:CPU debug options: no library fusion for dots (plain Eigen matmuls),
 # and 512-bit vectors for the elementwise fusions (GELU, softmax, LayerNorm).
 _CPU_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "",
@@ -49,10 +57,16 @@ def _round_up(n: int, multiple: int) -> int:
   return -(-n // multiple) * multiple
 
 
+# Head width from which the plain dots are used on CPU (module docstring).
+PLAIN_DOTS_MIN_HEAD_DIM = 64
+
+
 @functools.cache
-def cpu_compiler_options() -> dict[str, Any] | None:
-  """Plain-dot compile options on CPU; None elsewhere or if jaxlib lacks them."""
-  if jax.default_backend() != "cpu":
+def cpu_compiler_options(head_dim: int = PLAIN_DOTS_MIN_HEAD_DIM
+                         ) -> dict[str, Any] | None:
+  """Plain-dot compile options on CPU for heads of `head_dim`; None for
+  narrower heads, other backends, or a jaxlib that lacks them."""
+  if jax.default_backend() != "cpu" or head_dim < PLAIN_DOTS_MIN_HEAD_DIM:
     return None
   try:
     jax.jit(lambda x: x @ x, compiler_options=_CPU_OPTIONS).lower(
@@ -211,7 +225,8 @@ class TextEncoder:
     self._params = jax.device_put(jax.tree.map(cast, params),
                                   NamedSharding(self._mesh, PartitionSpec()))
     self._forward = jax.jit(functools.partial(_embed_packs, self._model),
-                            compiler_options=cpu_compiler_options())
+                            compiler_options=cpu_compiler_options(
+                                config.head_dim))
 
   @classmethod
   def from_pretrained(cls, model_dir: str | os.PathLike, dtype=jnp.float32,
@@ -283,13 +298,15 @@ class TextEncoder:
     """L2-normalised embeddings [len(texts), dim] float32, in input order.
 
     Repeated texts are encoded once. `progress` shows a tqdm bar (texts/s).
+    Texts are tokenised `TOKENIZE_BATCH` at a time, the next batch on a
+    worker thread while the passes of this one run.
     """
     texts = list(texts)
     unique = list(dict.fromkeys(texts))
     emb = np.zeros((len(unique), self.dim), np.float32)
-    ids = tokenizer_lib.token_ids(self._unpadded_tokenizer, unique)
     with tqdm.tqdm(total=len(unique), unit=" texts", desc="encode",
-                   disable=not progress) as bar:
+                   disable=not progress) as bar, \
+        futures.ThreadPoolExecutor(1) as worker:
 
       def collect(packs: list[np.ndarray], result: jax.Array) -> None:
         result = np.asarray(result)
@@ -297,12 +314,20 @@ class TextEncoder:
           emb[members] = rows[:len(members)]
           bar.update(len(members))
 
-      pending = None
-      # Dispatch is asynchronous: pack the next pass while this one runs.
-      for item in self._run(ids):
-        if pending is not None:
-          collect(*pending)
-        pending = item
+      def tokenize(start: int) -> futures.Future:
+        return worker.submit(tokenizer_lib.token_ids, self._unpadded_tokenizer,
+                             unique[start:start + TOKENIZE_BATCH])
+
+      pending, batch = None, tokenize(0) if unique else None
+      for start in range(0, len(unique), TOKENIZE_BATCH):
+        ids = batch.result()
+        if start + TOKENIZE_BATCH < len(unique):
+          batch = tokenize(start + TOKENIZE_BATCH)
+        # Dispatch is asynchronous: pack the next pass while this one runs.
+        for packs, result in self._run(ids):
+          if pending is not None:
+            collect(*pending)
+          pending = [start + p for p in packs], result
       if pending is not None:
         collect(*pending)
     if len(unique) == len(texts):

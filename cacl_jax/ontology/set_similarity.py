@@ -289,23 +289,28 @@ class SetsAgainstPool:
                         p.b_mask[b_Q])
     return (0.5 * (dir_ab + dir_ba)).astype(np.float32)
 
-  def close_pairs(self, min_similarity: float
+  def close_pairs(self, min_similarity: float,
+                  jobs: np.ndarray | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(a_Q, b_Q, similarity_Q) of every pair whose similarity may reach
-    `min_similarity` (a superset of those that do), in row-major order."""
+    `min_similarity` (a superset of those that do), in row-major order;
+    only pool sets in `jobs` (sorted indices; None: all) are searched."""
     p = self.pool
     reaching = np.flatnonzero(p.table >= min_similarity)
     if reaching.size == 0:
       empty = np.zeros(0, np.int64)
       return empty, empty, np.zeros(0, np.float32)
+    jobs = np.arange(p.size) if jobs is None else np.asarray(jobs, np.int64)
     d1 = int(reaching.max())
     s_far = float(p.table[d1 + 1]) if d1 < NO_PATH else 1.0
     if s_far >= min_similarity:
-      a_Q, b_Q = np.divmod(np.arange(len(self.a_idx) * p.size), p.size)
+      a_Q, b_Q = np.divmod(np.arange(len(self.a_idx) * jobs.size),
+                           jobs.size)
+      b_Q = jobs[b_Q]
     else:
       counts = (p.incidence(self.a_idx, self.a_mask)
-                @ p.within(d1).T).tocoo()
-      a_Q, b_Q, c_Q = counts.row, counts.col, counts.data
+                @ p.within(d1)[jobs].T).tocoo()
+      a_Q, b_Q, c_Q = counts.row, jobs[counts.col], counts.data
       size_a = np.maximum(self.a_mask.sum(-1), 1)[a_Q]
       size_b = np.maximum(p.b_mask.sum(-1), 1)[b_Q]
       m_a, m_b = np.minimum(c_Q, size_a), np.minimum(c_Q, size_b)

@@ -27,7 +27,11 @@ medium jobs (ties in random order), `per_bucket` random easy jobs (these
 three blocks serve ontology draws) and `uniform` random jobs of any bucket
 (the block uniform draws read); good fits are never listed. Only
 similarities that can reach the medium bucket decide the first two blocks,
-so they can come from a sparse search instead of the whole grid.
+so they can come from a sparse search instead of the whole grid. In a pool
+of more than `CandidateSettings.search` jobs that search covers, for each
+block of `search_block` consecutive resumes, a seeded random window of
+`search` jobs (`search_window`), so that its cost grows with the resumes,
+not with resumes × pool.
 """
 
 from __future__ import annotations
@@ -213,12 +217,18 @@ class CandidateSettings:
 
   per_bucket: jobs kept per distance bucket (hard, medium, easy).
   uniform: random jobs kept for uniform draws.
-  seed: the random easy and uniform jobs and the order of tied jobs.
+  search: pool jobs whose similarities a resume's hard and medium blocks
+    are chosen from (the whole pool when it is no larger).
+  search_block: consecutive resumes that share one search window.
+  seed: the random easy and uniform jobs, the search windows and the order
+    of tied jobs.
   """
   hard_max_distance: float = 0.3
   medium_max_distance: float = 0.6
   per_bucket: int = 96
   uniform: int = 96
+  search: int = 8192
+  search_block: int = 4096
   seed: int = 0
 
   @property
@@ -268,7 +278,7 @@ def whole_pool_candidates(sim_RxP: np.ndarray, good_RxP: np.ndarray
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 # First key of `hash_uniform` for each use, so that the uses are independent.
-_DRAW, _WINDOW, _TIE = 1, 2, 3
+_DRAW, _WINDOW, _TIE, _SEARCH = 1, 2, 3, 4
 
 
 def hash_uniform(seed: int, *keys: np.ndarray) -> np.ndarray:
@@ -294,6 +304,18 @@ def draw_jobs(settings: CandidateSettings, row_c: np.ndarray,
   draws = np.arange(settings.uniform + settings.per_bucket)
   u = hash_uniform(settings.seed, _DRAW, row_c[:, None], draws[None, :])
   return np.minimum((u * pool_size).astype(np.int64), pool_size - 1)
+
+
+def search_window(settings: CandidateSettings, block: int,
+                  pool_size: int) -> np.ndarray | None:
+  """Sorted pool jobs searched for the hard and medium blocks of the
+  resumes of `block` (rows block·search_block onwards): `search` jobs drawn
+  without replacement, a function of (seed, block) alone; None when the
+  pool has at most `search` jobs (the whole pool is searched)."""
+  if pool_size <= settings.search:
+    return None
+  u_P = hash_uniform(settings.seed, _SEARCH, block, np.arange(pool_size))
+  return np.sort(np.argpartition(u_P, settings.search)[:settings.search])
 
 
 def _rank_in_groups(group_Q: np.ndarray) -> np.ndarray:
@@ -335,19 +357,26 @@ def select_candidates(settings: CandidateSettings, row_c: np.ndarray,
   c, per, width = len(row_c), settings.per_bucket, settings.width
   good_keys = np.asarray(good[0], np.int64) * pool_size + good[1]
   # Jobs without URIs tie at the medium similarity: a random window of them
-  # per resume, long enough to fill the medium block after good fits leave.
-  max_good = int(np.bincount(good[0], minlength=1).max()) if c else 0
-  take = min(len(uriless_U), per + max_good)
+  # per resume, long enough to fill the medium block after its good fits
+  # leave (per_bucket + its good fits, so that it does not depend on the
+  # other resumes of the chunk).
+  good_c = np.bincount(good[0], minlength=c)
+  take = min(len(uriless_U), per + int(good_c.max(initial=0)))
   start_c = (hash_uniform(settings.seed, _WINDOW, row_c)
              * max(len(uriless_U), 1)).astype(np.int64)
   window_cxT = uriless_U[(start_c[:, None] + np.arange(take)[None, :])
                          % max(len(uriless_U), 1)] if take else np.zeros(
                              (c, 0), np.int64)
-  row_Q = np.concatenate([close[0], np.repeat(np.arange(c), take)])
-  job_Q = np.concatenate([close[1], window_cxT.ravel()]).astype(np.int64)
-  sim_Q = np.concatenate([close[2], np.zeros(c * take)]).astype(np.float32)
+  in_window_cxT = np.arange(take)[None, :] < (per + good_c)[:, None]
+  window_row_W = np.broadcast_to(np.arange(c)[:, None], (c, take))[
+      in_window_cxT]
+  window_job_W = window_cxT[in_window_cxT]
+  row_Q = np.concatenate([close[0], window_row_W])
+  job_Q = np.concatenate([close[1], window_job_W]).astype(np.int64)
+  sim_Q = np.concatenate([close[2], np.zeros(window_job_W.size)]
+                         ).astype(np.float32)
   bucket_sim_Q = np.concatenate(
-      [close[2], np.full(c * take, 1.0 - URILESS_JOB_DISTANCE)]
+      [close[2], np.full(window_job_W.size, 1.0 - URILESS_JOB_DISTANCE)]
   ).astype(np.float32)
   bucket_Q = _bucket(bucket_sim_Q, settings)
   keep = (bucket_Q != EASY) & ~np.isin(row_Q * pool_size + job_Q, good_keys)
