@@ -41,7 +41,7 @@ _OUT_DIR = flags.DEFINE_string("out_dir", "workdirs/scale_bench",
 _REUSE = flags.DEFINE_bool("reuse", False,
                            "Print existing results instead of rerunning.")
 _BATCH_TOKENS = flags.DEFINE_integer(
-    "batch_tokens", 16384, "Token slots per encoder pass (tiny encoder).")
+    "batch_tokens", 4096, "Token slots per encoder pass (tiny encoder).")
 _CHILD = flags.DEFINE_integer("child", None,
                               "Internal: run one size, print JSON.")
 _CACHE = flags.DEFINE_string("cache", None,
