@@ -192,3 +192,52 @@ def test_batch_loss_leaves_anchors_without_negatives_out_of_the_mean():
       (sim[0, 0] + sim[2, 2]) / 2, rel=1e-5)
   assert float(stats["mean_weight"]) == pytest.approx(
       (weight[0] + weight[2]) / 2, rel=1e-6)
+
+
+@pytest.mark.parametrize("whole_pool_max", [1024, 8])
+def test_batch_loss_on_a_large_pool_projects_only_the_rows_it_reads(
+    monkeypatch, whole_pool_max):
+  """Pools over `WHOLE_POOL_MAX` jobs (here 40 > 8 and > B·(1+K) = 16) are
+  projected in the gathered rows; both paths give the reference loss."""
+  monkeypatch.setattr(steps, "WHOLE_POOL_MAX", whole_pool_max)
+  rng = np.random.default_rng(5)
+  resume = rng.normal(size=(4, 6)).astype(np.float32)
+  pool = rng.normal(size=(40, 6)).astype(np.float32)
+  job = np.asarray([3, 17, 25, 39], np.int32)
+  # Three listed candidates per anchor, K = 3: every one is drawn.
+  cand = np.asarray([[0, 9, 30], [1, 2, 33], [25, 36, 11], [5, 6, 7]],
+                    np.int32)
+  cand[2, 0] = 14
+  weight = np.asarray([1.0, 0.5, 2.0, 1.5], np.float32)
+  projected = []
+
+  def head(variables, x, deterministic, rngs):
+    projected.append(x.shape[0])
+    return _unit_rows(variables, x, deterministic, rngs)
+
+  batch = batches.Batch(
+      resume_emb_BxD=jnp.asarray(resume), pool_emb_PxD=jnp.asarray(pool),
+      job_B=jnp.asarray(job), anchor_mask_B=jnp.ones(4, bool),
+      weight_B=jnp.asarray(weight), candidate_job_BxM=jnp.asarray(cand),
+      sim_BxM=jnp.zeros((4, 3), jnp.float32),
+      candidate_BxM=jnp.ones((4, 3), bool),
+      uniform_candidate_BxM=jnp.ones((4, 3), bool),
+      has_uris_B=jnp.ones(4, bool),
+      ratios_3=jnp.asarray([0.2, 0.3, 0.5], jnp.float32))
+  settings = steps.StepSettings(
+      temperature=TAU, grad_clip_norm=1.0,
+      negatives=negatives.NegativeSettings(num_negatives=3, ontology=False))
+  loss, stats = steps.batch_loss({}, head, batch, jax.random.key(0),
+                                 settings, True)
+
+  assert projected == [4, 40 if whole_pool_max >= 40 else 4 * (1 + 3)]
+  r = resume / np.linalg.norm(resume, axis=1, keepdims=True)
+  z = pool / np.linalg.norm(pool, axis=1, keepdims=True)
+  sim = r.astype(np.float64) @ z.T.astype(np.float64)
+  per_anchor = [reference_info_nce([sim[a, job[a]]], [sim[a, cand[a]]],
+                                   [np.ones(3, bool)], TAU)[0]
+                for a in range(4)]
+  assert float(loss) == pytest.approx(
+      float(np.dot(weight, per_anchor) / 4), rel=1e-5)
+  assert float(stats["neg_sim"]) == pytest.approx(
+      np.mean([sim[a, cand[a]] for a in range(4)]), rel=1e-5)
