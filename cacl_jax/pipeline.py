@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from cacl_jax.common import files
+from cacl_jax.common import distributed, files
 from cacl_jax.data import builtin, config as data_config, csv_import, enrich
 from cacl_jax.data import esco_tables, generator, jsonl_io, prepared, records
 from cacl_jax.data import splits
@@ -186,7 +186,7 @@ def prepare_data(config: ml_collections.ConfigDict,
     cached = _prepare(config, esco_dir, root)
     prepared.save_cached(path, *cached)
   result, summary = cached
-  if workdir is not None:
+  if workdir is not None and distributed.is_main_process():
     files.write_json(pathlib.Path(workdir) / "data_summary.json",
                      {**summary, "prepared": str(path)})
   return result

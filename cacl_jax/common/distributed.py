@@ -18,8 +18,11 @@ join with `jax.distributed.initialize` (`initialize`, from the config's
 `distributed` fields or the environment). Every process prepares the data
 itself and runs the same program; each feeds only the batch columns of its
 own devices (`shard_columns`). Only the main process (`is_main_process`)
-writes the metric logs, plots, reports, run records and checkpoint
-checksums.
+writes into the workdir: metric logs, plots, reports, evaluation JSONs, test
+predictions, data summaries, run records, checkpoint checksums and the model
+bundle (Orbax writes checkpoints from every process). Every process reads
+and writes the caches (prepared data, embeddings) itself, each file by an
+atomic replace.
 """
 
 from __future__ import annotations

@@ -59,9 +59,11 @@ def phase_config(config: ml_collections.ConfigDict, phase: str,
 def prepare_data(config: ml_collections.ConfigDict,
                  workdirs: Sequence[pathlib.Path]) -> prepared.PreparedData:
   """Prepares (or reuses from the cache) the data once, and writes its
-  summary into every workdir of `workdirs`."""
+  summary into every workdir of `workdirs` (process 0 alone)."""
   first, *others = workdirs
   data = pipeline.prepare_data(config, first)
+  if not distributed.is_main_process():
+    return data
   summary = (first / DATA_SUMMARY).read_bytes()
   for workdir in others:
     files.atomic_write(workdir / DATA_SUMMARY, lambda f: f.write(summary))

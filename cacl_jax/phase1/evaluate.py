@@ -18,7 +18,7 @@ from typing import Any
 import ml_collections
 import numpy as np
 
-from cacl_jax.common import files, health, metrics_log
+from cacl_jax.common import distributed, files, health, metrics_log
 from cacl_jax.data import prepared
 from cacl_jax.evaluation import classification, plots
 from cacl_jax.phase1 import projection, state as state_lib
@@ -107,5 +107,6 @@ def evaluate_phase1(config: ml_collections.ConfigDict,
   }
   path = workdir / EVAL_FILE
   text = (json.dumps(results, indent=2) + "\n").encode("utf-8")
-  files.atomic_write(path, lambda f: f.write(text))
+  if distributed.is_main_process():
+    files.atomic_write(path, lambda f: f.write(text))
   return dict(results, eval_path=str(path))

@@ -28,7 +28,7 @@ import ml_collections
 import numpy as np
 from scipy import special
 
-from cacl_jax.common import files, health
+from cacl_jax.common import distributed, files, health
 from cacl_jax.data import prepared, records
 from cacl_jax.evaluation import classification, plots, ranking, report
 from cacl_jax.phase2 import classifier
@@ -356,7 +356,9 @@ def write_outputs(workdir, metrics: Mapping[str, Any],
       workdir / REPORT_NAME, "CACL evaluation report", columns,
       sections=_details(metrics), plots={**figures, **(phase1_plots or {})},
       notes=notes)
-  predictions_path = write_predictions(workdir / PREDICTIONS_NAME, arrays)
+  predictions_path = workdir / PREDICTIONS_NAME
+  if distributed.is_main_process():
+    write_predictions(predictions_path, arrays)
   out = files.jsonable({**metrics, "training": dict(training),
                         "summary": phase2.to_dict(),
                         "phase1_summary": (phase1.to_dict() if phase1
@@ -365,5 +367,6 @@ def write_outputs(workdir, metrics: Mapping[str, Any],
                         "report_path": str(report_path),
                         "predictions_path": str(predictions_path)})
   text = json.dumps(out, indent=2).encode("utf-8")
-  files.atomic_write(workdir / EVAL_NAME, lambda f: f.write(text))
+  if distributed.is_main_process():
+    files.atomic_write(workdir / EVAL_NAME, lambda f: f.write(text))
   return out
