@@ -1,6 +1,7 @@
 """Tests for ESCO enrichment of pairs (§3.3) and scripts/prepare_data.py."""
 
 import dataclasses
+import gc
 import logging
 import math
 import pathlib
@@ -311,3 +312,38 @@ def test_repeated_records_are_enriched_once_and_shared(mini):
   assert report.skills_listed == sum(r.skills_listed for r in singles)
   assert report.skills_matched == sum(r.skills_matched for r in singles)
   assert report.fields.resumes == 1 and report.fields.jobs == 2
+
+
+def test_first_equal_hashes_by_value():
+  a, b = records.Skill("a"), records.Skill("b")
+  items = [a, b, records.Skill("a"), b, records.Skill("c"), a]
+  assert enrich._first_equal(items) == [0, 1, 0, 1, 4, 0]
+
+
+def test_one_job_id_gets_one_job(mini):
+  o, d = mini
+  cook, waiter = (
+      records.Job(job_id="x", title="", description=f"Position: {title}")
+      for title in ("Cook", "Waiter"))
+  pairs = [
+      records.Pair(pair_id=str(i), label="good_fit", job=job,
+                   resume=records.Resume(role=role, experience_level="Mid"))
+      for i, (role, job) in enumerate([("A", cook), ("B", waiter)])]
+  out, report = enrich.enrich_pairs(pairs, o, d)
+  # The job read last for the job_id, that of the first pair of resume B,
+  # goes to both pairs; the counts read the first.
+  assert out[0].job is out[1].job
+  assert out[0].job.title == "Waiter"
+  assert (report.fields.jobs, report.fields.titles_filled) == (1, 1)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_garbage_collector_state_is_kept(mini, enabled):
+  o, d = mini
+  was = gc.isenabled()
+  try:
+    gc.enable() if enabled else gc.disable()
+    enrich.enrich_pairs(_sample_pairs(), o, d)
+    assert gc.isenabled() == enabled
+  finally:
+    gc.enable() if was else gc.disable()

@@ -1,5 +1,9 @@
 """Tests of cacl_jax.data.text_fields: title, level and years read from text."""
 
+import re
+import string
+import sys
+
 import pytest
 
 from cacl_jax.data import generator_text, records, text_fields as tf
@@ -247,3 +251,76 @@ def test_fill_pairs_counts_distinct_records():
       "stated in the texts: resume title 2/3, level 1/3, years of experience "
       "1/3; job title 2/3; empty fields filled from them: role 2, experience "
       "level 1, job title 1")
+
+
+# The patterns ignore case as Python's re does: İ and ı match "i", ſ matches
+# "s"; Unicode spaces are whitespace.
+@pytest.mark.parametrize("text, fields", [
+    ("EXPERİENCE: 5 YEARS", tf.TextFields("", "Senior", 5.0)),
+    ("We need no prİor experİence", tf.TextFields("", "Entry-level", 0.0)),
+    ("Poſition: Senior Nurſe",
+     tf.TextFields("Senior Nurſe", "Senior", None)),
+    ("Tİtle: Data Analyst", tf.TextFields("Data Analyst", "", None)),
+    ("DESİGNATİON: Nurse", tf.TextFields("Nurse", "", None)),
+    ("An ſenior role", tf.TextFields("", "Senior", None)),
+    ("Level – ſr.", tf.TextFields("", "Senior", None)),
+    ("5 years\u00a0experience", tf.TextFields("", "Senior", 5.0)),
+    ("Position:\u2003Lead Nurse", tf.TextFields("Lead Nurse", "Lead", None)),
+])
+def test_read_text_ignores_case_as_re_does(text, fields):
+  assert tf.read_text(text) == fields
+
+
+def _pre_check_texts():
+  """Texts that state titles, levels and years in many ways, with odd case."""
+  parts = ["Job Title: Data Analyst", "Designation – Chief Nurse",
+           "Current role: Cook", "Seniority: Mid", "Career level - Junior",
+           "an entry-level position", "a Senior-level role",
+           "5+ years of relevant experience", "Experience: 7 yrs",
+           "three to five years' experience", "no previous work experience",
+           "10 YRS EXP", "Built expertise in SQL", "Worked two years as cook"]
+  odd = str.maketrans({"i": "İ", "s": "ſ", " ": "\u00a0"})
+  texts = []
+  for i, first in enumerate(parts):
+    for second in parts[i:]:
+      texts += [f"{first}\n{second}", f"{second}. {first}",
+                f"{first}\n{second}".upper(),
+                f"{second}  {first}".translate(odd)]
+  return texts
+
+
+def test_pre_checks_change_no_result(monkeypatch):
+  texts = _pre_check_texts()
+  found = [(tf.read_text(t), tf.find_years(t), tf.find_level(t)) for t in texts]
+  monkeypatch.setattr(tf._PreCheck, "passes", lambda self, folded: True)
+  assert found == [(tf.read_text(t), tf.find_years(t), tf.find_level(t))
+                   for t in texts]
+  assert sum(f.title != "" for f, _, _ in found) > 100
+  assert sum(years is not None for _, years, _ in found) > 100
+
+
+def test_fold_keeps_what_the_patterns_match():
+  chars = "".join(chr(c) for c in range(sys.maxunicode + 1)
+                  if not 0xD800 <= c < 0xE000)
+  folded = tf._fold(chars)
+  # One character for each, in place.
+  assert len(folded) == len(chars)
+  for pattern in (r"\w", r"\s", r"\d"):
+    assert ([m.start() for m in re.finditer(pattern, chars)]
+            == [m.start() for m in re.finditer(pattern, folded)])
+  assert all(folded[m.start()] == m.group()
+             for m in re.finditer(r"\s|\d", chars))
+  # Whatever a letter or separator of the patterns matches becomes it.
+  for literal in string.ascii_lowercase + ":–—-":
+    for m in re.finditer(re.escape(literal), chars, re.I):
+      assert folded[m.start()] == literal, hex(ord(m.group()))
+
+
+def test_fill_resume_copies_only_a_changed_resume():
+  unchanged = _resume("Summary: I cook.", role="Cook", level="Junior")
+  assert tf.fill_resume(unchanged)[0] is unchanged
+  # A blank role becomes "" even where no title is found.
+  blank = _resume("Summary: I cook.", role="  ", level=" ")
+  filled, _, role_filled, level_filled = tf.fill_resume(blank)
+  assert (filled.role, filled.experience_level) == ("", " ")
+  assert (role_filled, level_filled) == (False, False)

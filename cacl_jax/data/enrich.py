@@ -39,8 +39,10 @@ enriching an enriched pair reproduces it exactly.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from typing import Iterable, Sequence
+import gc
+from typing import Iterable, Iterator, Sequence
 
 from absl import logging
 import numpy as np
@@ -215,38 +217,90 @@ def quality_tier(resume_known: int, resume_listed: int, job_known: int,
   return "B"
 
 
+def _first_equal(items: Sequence) -> list[int]:
+  """For each item, the index of the first item equal to it. An object that
+  occurs many times is hashed once: a record's hash covers all its fields,
+  nested ones included, which is slow."""
+  by_id: dict[int, int] = {}
+  by_value: dict = {}
+  first = []
+  for i, item in enumerate(items):
+    found = by_id.get(id(item))
+    if found is None:
+      found = by_id[id(item)] = by_value.setdefault(item, i)
+    first.append(found)
+  return first
+
+
 def _fill_fields(pairs: Sequence[records.Pair]
-                 ) -> tuple[list[records.Pair], text_fields.FieldCounts]:
-  """`text_fields.fill_pairs` of `pairs`, reading each distinct resume (by
-  value) and job (by job_id) once: the fields are filled on one pair per
-  distinct record, whose filled records then replace them in every pair."""
-  first: dict = {}
+                 ) -> tuple[list[records.Resume], list[records.Job],
+                            text_fields.FieldCounts]:
+  """The resume and job of every pair with empty fields filled from their
+  texts, and the counts of `text_fields.fill_pairs` over the pairs that first
+  hold a distinct resume (by value) or job (by job_id). Each distinct record
+  is read once and its filled record is one object shared by every pair that
+  holds it. A pair's job is the filled job of the last of those pairs with
+  its job_id (the same record unless pairs give one job_id different jobs)."""
+  resume_first = _first_equal([pair.resume for pair in pairs])
+  job_first: dict[str, int] = {}
   for i, pair in enumerate(pairs):
-    first.setdefault(("resume", pair.resume), i)
-    first.setdefault(("job", pair.job.job_id), i)
-  chosen = sorted(set(first.values()))
-  filled, counts = text_fields.fill_pairs([pairs[i] for i in chosen])
-  resumes = {pairs[i].resume: f.resume for i, f in zip(chosen, filled)}
-  jobs = {pairs[i].job.job_id: f.job for i, f in zip(chosen, filled)}
-  return [dataclasses.replace(p, resume=resumes[p.resume],
-                              job=jobs[p.job.job_id]) for p in pairs], counts
+    job_first.setdefault(pair.job.job_id, i)
+  job_last = dict(job_first)
+  for i in set(resume_first):
+    job_id = pairs[i].job.job_id
+    job_last[job_id] = max(job_last[job_id], i)
+  resumes = {i: text_fields.fill_resume(pairs[i].resume)
+             for i in dict.fromkeys(resume_first)}
+  jobs: dict[int, tuple[records.Job, text_fields.TextFields, bool]] = {}
+  for i in (*job_first.values(), *job_last.values()):
+    if id(pairs[i].job) not in jobs:
+      jobs[id(pairs[i].job)] = text_fields.fill_job(pairs[i].job)
+  counts = text_fields.count_fields(
+      [resumes[i][1:] for i in dict.fromkeys(resume_first)],
+      [jobs[id(pairs[i].job)][1:] for i in job_first.values()])
+  filled_jobs = {job_id: jobs[id(pairs[i].job)][0]
+                 for job_id, i in job_last.items()}
+  return ([resumes[i][0] for i in resume_first],
+          [filled_jobs[pair.job.job_id] for pair in pairs], counts)
 
 
 class _SideMapper:
-  """`_map_side` once per distinct record, its counts added per use."""
+  """`_map_side` once per distinct record; `counts()` adds its counts once
+  per use."""
 
-  def __init__(self, index: skill_index_lib.SkillIndex, counts: _Counts):
-    self._index, self._counts, self._done = index, counts, {}
+  def __init__(self, index: skill_index_lib.SkillIndex):
+    self._index, self._done, self._uses = index, {}, {}
 
   def __call__(self, key, skills, carried):
     if key not in self._done:
       own = _Counts()
       self._done[key] = (_map_side(skills, carried, self._index, own), own)
-    result, own = self._done[key]
-    for field in dataclasses.fields(_Counts):
-      setattr(self._counts, field.name, getattr(self._counts, field.name)
-              + getattr(own, field.name))
-    return result
+      self._uses[key] = 0
+    self._uses[key] += 1
+    return self._done[key][0]
+
+  def counts(self) -> _Counts:
+    total = _Counts()
+    for key, (_, own) in self._done.items():
+      for field in dataclasses.fields(_Counts):
+        setattr(total, field.name, getattr(total, field.name)
+                + getattr(own, field.name) * self._uses[key])
+    return total
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+  """Python's cyclic garbage collector off, then back as it was. Enrichment
+  keeps nearly every object it makes, so the collections it would trigger
+  only walk the growing heap (about a quarter of its time at 100k pairs);
+  the records it makes hold no reference cycles."""
+  enabled = gc.isenabled()
+  gc.disable()
+  try:
+    yield
+  finally:
+    if enabled:
+      gc.enable()
 
 
 def enrich_pairs(pairs: Iterable[records.Pair],
@@ -260,43 +314,52 @@ def enrich_pairs(pairs: Iterable[records.Pair],
   report's `warnings()` are logged. Each distinct resume and job is read and
   mapped once, and its enriched record is shared by the pairs holding it.
   """
-  index = ontology.skill_index
-  pairs, fields = _fill_fields(list(pairs))
-  counts = _Counts()
-  map_side = _SideMapper(index, counts)
-  # After `_fill_fields`, equal records are one object: keyed by identity.
+  with _gc_paused():
+    return _enrich(list(pairs), ontology.skill_index, distances, progress,
+                   chunk)
+
+
+def _enrich(pairs: list[records.Pair], index: skill_index_lib.SkillIndex,
+            distances: np.ndarray, progress: bool, chunk: int
+            ) -> tuple[list[records.Pair], EnrichReport]:
+  """`enrich_pairs` of `pairs`."""
+  resumes, jobs, fields = _fill_fields(pairs)
+  map_side = _SideMapper(index)
+  # Equal records are one object after `_fill_fields`: keyed by identity.
   enriched: dict[int, object] = {}
-  mapped, tiers, resume_known, job_known = [], [], {}, {}
-  for pair in tqdm.tqdm(pairs, desc="map skills", unit="pair",
-                        disable=not progress):
+  tiers, resume_known, job_known = [], {}, {}
+  for resume, job in tqdm.tqdm(zip(resumes, jobs), total=len(pairs),
+                               desc="map skills", unit="pair",
+                               disable=not progress):
     r_skills, r_uris, r_known = map_side(
-        id(pair.resume), pair.resume.skills, pair.resume.skill_uris)
+        id(resume), resume.skills, resume.skill_uris)
     j_skills, j_uris, j_known = map_side(
-        id(pair.job), pair.job.required_skills, pair.job.skill_uris)
-    if id(pair.resume) not in enriched:
-      enriched[id(pair.resume)] = dataclasses.replace(
-          pair.resume, skills=r_skills, skill_uris=r_uris)
-    if id(pair.job) not in enriched:
-      enriched[id(pair.job)] = dataclasses.replace(
-          pair.job, required_skills=j_skills, skill_uris=j_uris)
-    mapped.append(dataclasses.replace(pair, resume=enriched[id(pair.resume)],
-                                      job=enriched[id(pair.job)]))
+        id(job), job.required_skills, job.skill_uris)
+    if id(resume) not in enriched:
+      enriched[id(resume)] = dataclasses.replace(
+          resume, skills=r_skills, skill_uris=r_uris)
+    if id(job) not in enriched:
+      enriched[id(job)] = dataclasses.replace(
+          job, required_skills=j_skills, skill_uris=j_uris)
     tiers.append(quality_tier(r_known, len(r_skills), j_known, len(j_skills)))
-    resume_known.setdefault(id(pair.resume), r_known)
-    job_known.setdefault(pair.job.job_id, j_known)
+    resume_known.setdefault(id(resume), r_known)
+    job_known.setdefault(job.job_id, j_known)
 
   scored = [i for i, t in enumerate(tiers) if t != "C"]
   sims, ots, converged = pair_metrics.score_uri_pairs(
-      index, distances, [mapped[i].resume.skill_uris for i in scored],
-      [mapped[i].job.skill_uris for i in scored], chunk=chunk,
+      index, distances, [enriched[id(resumes[i])].skill_uris for i in scored],
+      [enriched[id(jobs[i])].skill_uris for i in scored], chunk=chunk,
       progress=progress)
   values = {i: (round(float(s), DECIMALS), round(float(o), DECIMALS))
             for i, s, o in zip(scored, sims, ots)}
   out = []
-  for i, (pair, tier) in enumerate(zip(mapped, tiers)):
+  for i, (pair, tier) in enumerate(zip(pairs, tiers)):
     sim, ot = values.get(i, (None, None))
-    out.append(dataclasses.replace(pair, metadata=records.PairMetadata(
-        quality_tier=tier, ontology_similarity=sim, ot_distance=ot)))
+    out.append(dataclasses.replace(
+        pair, resume=enriched[id(resumes[i])], job=enriched[id(jobs[i])],
+        metadata=records.PairMetadata(
+            quality_tier=tier, ontology_similarity=sim, ot_distance=ot)))
+  counts = map_side.counts()
   report = EnrichReport(
       pairs=len(out), skills_listed=counts.listed,
       skills_matched=counts.by_uri + counts.by_name,

@@ -63,6 +63,10 @@ experience level is filled unless the role (given or just filled) still
 holds a seniority word, which the Position text would then say twice. Records
 have no field for a job's level or years: a job's empty title becomes the
 title as stated, seniority words included.
+
+Speed: a pattern runs only on a text that holds what each of its matches
+holds (`_PreCheck`, words looked up in the lower-cased text), so most texts
+skip most patterns without any result changing.
 """
 
 from __future__ import annotations
@@ -147,6 +151,58 @@ _YEARS_RES = (
 _NO_EXPERIENCE = re.compile(
     r"\bno\s+(?:previous|prior)\s+(?:\w+\s+)?experience\b", re.I)
 
+# Characters that IGNORECASE matches with an ASCII letter although str.lower
+# does not turn them into it: İ and ı match "i", ſ matches "s" (the only ones
+# among all code points; the Kelvin sign, which matches "k", lowers to "k").
+_ODD_FOLDS = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s"})
+
+
+def _fold(text: str) -> str:
+  """`text` with every character that the patterns above (which ignore case)
+  match with an ASCII letter turned into that lower-case letter. Every
+  character keeps its place, and whitespace, digits and the separators
+  ": – — -" stay as they are, word characters stay word characters: a
+  case-sensitive pattern of lower-case letters, those separators and
+  whitespace, digit and word-boundary tests that matches `text` ignoring case
+  also matches the result (`_PreCheck` relies on this)."""
+  if not text.isascii():
+    text = text.translate(_ODD_FOLDS)
+  return text.lower()
+
+
+@dataclasses.dataclass(frozen=True)
+class _PreCheck:
+  """What every match of one of the patterns above holds, cheap to look for
+  in the `_fold` of a text: a word of each of `groups` and a match of
+  `ending` (a part of the pattern, case-sensitive). Where a text fails the
+  check the pattern cannot match it, so it is not run."""
+  groups: tuple[tuple[str, ...], ...]
+  ending: re.Pattern | None = None
+
+  def passes(self, folded: str) -> bool:
+    for group in self.groups:
+      if not any(map(folded.__contains__, group)):
+        return False
+    return self.ending is None or self.ending.search(folded) is not None
+
+
+_TITLE_LABEL_CHECK = _PreCheck(
+    (("title", "position", "role", "designation"),),
+    re.compile(r"(?:title|position|role|designation)\s*(?::|\s[-–—])"))
+_LEVEL_LABEL_CHECK = _PreCheck(
+    (("level", "seniority"),), re.compile(r"(?:level|seniority)\s*[:–—-]"))
+# Every level phrase ends its level word(s) with "level", "junior" or
+# "senior".
+_LEVEL_PHRASE_CHECK = _PreCheck(
+    (("junior", "senior", "level"),),
+    re.compile(r"(?:junior|senior|level)\s+"
+               r"(?:position|role|job|opportunity)\b"))
+_YEARS_CHECKS = (
+    _PreCheck((("year", "yr"),), re.compile(r"(?:experience|exp)\b")),
+    _PreCheck((("experience",), ("year", "yr"))),
+)
+_NO_EXPERIENCE_CHECK = _PreCheck((("experience",), ("previous", "prior")))
+
 
 @dataclasses.dataclass(frozen=True)
 class TextFields:
@@ -186,10 +242,15 @@ def is_title_shaped(line: str) -> bool:
 
 def find_title(text: str) -> str:
   """The title the text states (rules 1–2 of the module docstring), or ""."""
-  for match in _TITLE_LABEL.finditer(text):
-    value = _clean_value(match.group("value") or match.group("line_value"))
-    if is_title_shaped(value):
-      return value
+  return _find_title(text, _fold(text))
+
+
+def _find_title(text: str, folded: str) -> str:
+  if _TITLE_LABEL_CHECK.passes(folded):
+    for match in _TITLE_LABEL.finditer(text):
+      value = _clean_value(match.group("value") or match.group("line_value"))
+      if is_title_shaped(value):
+        return value
   for line in text.splitlines():
     if line.strip():
       value = _clean_line(line)
@@ -205,8 +266,15 @@ def title_level(title: str) -> str:
 
 def find_years(text: str) -> float | None:
   """The largest number of years of experience the text states, or None."""
-  years = [0.0] if _NO_EXPERIENCE.search(text) else []
-  for pattern in _YEARS_RES:
+  return _find_years(text, _fold(text))
+
+
+def _find_years(text: str, folded: str) -> float | None:
+  years = ([0.0] if _NO_EXPERIENCE_CHECK.passes(folded)
+           and _NO_EXPERIENCE.search(text) else [])
+  for pattern, check in zip(_YEARS_RES, _YEARS_CHECKS):
+    if not check.passes(folded):
+      continue
     for match in pattern.finditer(text):
       low = match.group("low").lower()
       value = _NUMBER_WORDS.get(low)
@@ -221,7 +289,9 @@ def years_level(years: float) -> str:
   return LEVELS[sum(years >= bound for bound in YEAR_BANDS)]
 
 
-def _labelled_level(text: str) -> str:
+def _labelled_level(text: str, folded: str) -> str:
+  if not _LEVEL_LABEL_CHECK.passes(folded):
+    return ""
   for match in _LEVEL_LABEL.finditer(text):
     value = match.group("value") or match.group("line_value")
     level = title_level(" ".join(value.split()[:3]))
@@ -234,10 +304,15 @@ def find_level(text: str, titles: Sequence[str] = ()
                ) -> tuple[str, float | None]:
   """(level, years): the level by rules 1–4 of the module docstring, rule 1
   on the first of `titles` that names one, and the years of experience."""
-  years = find_years(text)
+  return _find_level(text, _fold(text), titles)
+
+
+def _find_level(text: str, folded: str, titles: Sequence[str]
+                ) -> tuple[str, float | None]:
+  years = _find_years(text, folded)
   level = next(filter(None, map(title_level, titles)), "")
-  level = level or _labelled_level(text)
-  if not level:
+  level = level or _labelled_level(text, folded)
+  if not level and _LEVEL_PHRASE_CHECK.passes(folded):
     phrase = _LEVEL_PHRASE.search(text)
     level = title_level(phrase.group(1)) if phrase else ""
   if not level and years is not None:
@@ -249,8 +324,9 @@ def read_text(text: str, title: str = "") -> TextFields:
   """Title, level and years stated by `text`; the level comes from the
   title read from the text, else from `title` (the record's own), else from
   rules 2–4. Reading a filled record again gives the same fields."""
-  found = find_title(text)
-  level, years = find_level(text, (found, title))
+  folded = _fold(text)
+  found = _find_title(text, folded)
+  level, years = _find_level(text, folded, (found, title))
   return TextFields(title=found, level=level, years=years)
 
 
@@ -294,8 +370,9 @@ class PairFields:
 
 def fill_resume(resume: records.Resume
                 ) -> tuple[records.Resume, TextFields, bool, bool]:
-  """(resume with empty role and level filled, what its text states,
-  whether the role was filled, whether the level was filled)."""
+  """(resume with empty role and level filled, itself where that changes
+  nothing, what its text states, whether the role was filled, whether the
+  level was filled)."""
   stated = read_text(resume_text(resume), resume.role)
   role = (resume.role if resume.role.strip()
           else role_without_level(stated.title))
@@ -304,8 +381,10 @@ def fill_resume(resume: records.Resume
                 and not title_level(role))
   if fill_level:
     level = stated.level
-  filled = dataclasses.replace(resume, role=role, experience_level=level)
-  return filled, stated, bool(role) and role != resume.role, fill_level
+  role_filled = bool(role) and role != resume.role
+  if role != resume.role or fill_level:
+    resume = dataclasses.replace(resume, role=role, experience_level=level)
+  return resume, stated, role_filled, fill_level
 
 
 def fill_job(job: records.Job) -> tuple[records.Job, TextFields, bool]:
@@ -360,13 +439,22 @@ def fill_pairs(pairs: Iterable[records.Pair]
     out.append(filled)
     resumes.setdefault(pair.resume, fields)
     jobs.setdefault(pair.job.job_id, fields)
-  r, j = resumes.values(), jobs.values()
-  return out, FieldCounts(
-      resumes=len(r), jobs=len(j),
-      resume_titles=sum(bool(f.resume.title) for f in r),
-      resume_levels=sum(bool(f.resume.level) for f in r),
-      resume_years=sum(f.resume.years is not None for f in r),
-      job_titles=sum(bool(f.job.title) for f in j),
-      roles_filled=sum(f.role_filled for f in r),
-      levels_filled=sum(f.level_filled for f in r),
-      titles_filled=sum(f.title_filled for f in j))
+  return out, count_fields(
+      [(f.resume, f.role_filled, f.level_filled) for f in resumes.values()],
+      [(f.job, f.title_filled) for f in jobs.values()])
+
+
+def count_fields(resumes: Sequence[tuple[TextFields, bool, bool]],
+                 jobs: Sequence[tuple[TextFields, bool]]) -> FieldCounts:
+  """The counts over distinct records: per resume what its text states,
+  whether its role and whether its level were filled (`fill_resume`); per
+  job what its description states and whether its title was filled."""
+  return FieldCounts(
+      resumes=len(resumes), jobs=len(jobs),
+      resume_titles=sum(bool(stated.title) for stated, _, _ in resumes),
+      resume_levels=sum(bool(stated.level) for stated, _, _ in resumes),
+      resume_years=sum(stated.years is not None for stated, _, _ in resumes),
+      job_titles=sum(bool(stated.title) for stated, _ in jobs),
+      roles_filled=sum(role for _, role, _ in resumes),
+      levels_filled=sum(level for _, _, level in resumes),
+      titles_filled=sum(title for _, title in jobs))
