@@ -284,16 +284,17 @@ _DRAW, _WINDOW, _TIE, _SEARCH = 1, 2, 3, 4
 def hash_uniform(seed: int, *keys: np.ndarray) -> np.ndarray:
   """float64 in [0, 1) per element of the broadcast `keys`: a splitmix64
   hash of (seed, keys), so a value depends on its keys alone (not on how
-  the resumes were chunked)."""
-  x = np.full(np.broadcast_shapes(*(np.shape(k) for k in keys)), seed,
-              np.uint64) * _GOLDEN + np.uint64(1)
-  for key in keys:
-    x = (x ^ np.asarray(key).astype(np.uint64)) * _GOLDEN
-    x ^= x >> np.uint64(30)
-    x *= np.uint64(0xBF58476D1CE4E5B9)
-    x ^= x >> np.uint64(27)
-    x *= np.uint64(0x94D049BB133111EB)
-    x ^= x >> np.uint64(31)
+  the resumes were chunked). Products wrap modulo 2**64 by design."""
+  with np.errstate(over="ignore"):
+    x = np.full(np.broadcast_shapes(*(np.shape(k) for k in keys)), seed,
+                np.uint64) * _GOLDEN + np.uint64(1)
+    for key in keys:
+      x = (x ^ np.asarray(key).astype(np.uint64)) * _GOLDEN
+      x ^= x >> np.uint64(30)
+      x *= np.uint64(0xBF58476D1CE4E5B9)
+      x ^= x >> np.uint64(27)
+      x *= np.uint64(0x94D049BB133111EB)
+      x ^= x >> np.uint64(31)
   return (x >> np.uint64(11)).astype(np.float64) / float(1 << 53)
 
 
